@@ -1,0 +1,89 @@
+"""The CNN, defined once for training and serving, and its on-disk form.
+
+An artifact directory (SageMaker's /opt/ml/model) holds:
+  model.pth   the state dict (loaded with weights_only=True: no pickle runs on load)
+  model.json  the architecture arguments, so a loader rebuilds the same net
+The net takes N x 1 x 28 x 28 float images with ink bright on dark in [0, 1], MNIST's own form,
+and normalises them itself, so no caller has to know the training statistics.
+"""
+import json
+import os
+
+import torch
+from torch import nn
+
+WEIGHTS_FILE = "model.pth"
+CONFIG_FILE = "model.json"
+
+# Mean and standard deviation of MNIST's training pixels scaled to [0, 1].
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+
+
+def _conv_bn(c_in, c_out):
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class MnistNet(nn.Module):
+    """A small BatchNorm CNN: three conv stages with max-pooling, then one linear layer."""
+
+    def __init__(self, width=32):
+        super().__init__()
+        w1, w2, w3 = width, 2 * width, 4 * width
+        self.features = nn.Sequential(
+            _conv_bn(1, w1),
+            nn.MaxPool2d(2),  # 14x14
+            _conv_bn(w1, w2),
+            nn.MaxPool2d(2),  # 7x7
+            _conv_bn(w2, w3),
+            nn.AdaptiveMaxPool2d(1),
+        )
+        self.classifier = nn.Linear(w3, 10)
+
+    def forward(self, x):
+        x = (x - MNIST_MEAN) / MNIST_STD
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def build_model(config):
+    """Returns a fresh net for an architecture config as stored in model.json."""
+    return MnistNet(**config)
+
+
+def save(model, config, model_dir):
+    """Writes model.pth and model.json into model_dir, each atomically (write then rename), so a
+    reader never sees a half-written file."""
+    os.makedirs(model_dir, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    _atomic_write(os.path.join(model_dir, WEIGHTS_FILE), lambda f: torch.save(state, f))
+    text = json.dumps(config, indent=2, sort_keys=True).encode()
+    _atomic_write(os.path.join(model_dir, CONFIG_FILE), lambda f: f.write(text))
+
+
+def load(model_dir, device="cpu"):
+    """Rebuilds the net saved in model_dir, in eval mode on `device`."""
+    with open(os.path.join(model_dir, CONFIG_FILE)) as f:
+        config = json.load(f)
+    model = build_model(config)
+    state = torch.load(os.path.join(model_dir, WEIGHTS_FILE), map_location=device, weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def _unwrap(model):
+    # DistributedDataParallel and torch.compile wrap the net; the artifact stores the net itself.
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def _atomic_write(path, write):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
