@@ -1,0 +1,79 @@
+"""How the net is trained: presets of hyperparameters, optimizer, learning-rate schedule, loss and
+augmentation. The trainer (mnist.trainer) owns the loop; this module owns the choices.
+
+`hp` below is the trainer's parsed hyperparameters object (attribute access: hp.lr, hp.optimizer...).
+"""
+import math
+
+import torch
+from torch import nn
+
+# Values a job gets for every hyperparameter it does not set. `preset` picks the row; a job's own
+# hyperparameters override single values of it.
+PRESETS = {
+    # Accuracy first: the default for training jobs and tuning.
+    "default": dict(
+        epochs=12, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+        scheduler="onecycle", label_smoothing=0.1, augmentation="affine", width=32,
+    ),
+    # Time to 99% first (bench/).
+    "fast": dict(
+        epochs=2, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+        scheduler="onecycle", label_smoothing=0.1, augmentation="none", width=16,
+    ),
+}
+
+OPTIMIZERS = ("sgd", "adamw", "adadelta")
+SCHEDULERS = ("onecycle", "cosine", "step", "none")
+AUGMENTATIONS = ("none", "affine")
+
+
+def make_optimizer(model, hp):
+    params = model.parameters()
+    if hp.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, nesterov=hp.momentum > 0,
+                               weight_decay=hp.weight_decay)
+    if hp.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    if hp.optimizer == "adadelta":
+        return torch.optim.Adadelta(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    raise ValueError("optimizer must be one of %s, not %r" % (", ".join(OPTIMIZERS), hp.optimizer))
+
+
+def make_scheduler(optimizer, hp, steps_per_epoch):
+    """A scheduler stepped once per batch, or None."""
+    total = max(1, hp.epochs * steps_per_epoch)
+    if hp.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=hp.lr, total_steps=total,
+                                                   pct_start=0.25)
+    if hp.scheduler == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+    if hp.scheduler == "step":
+        # pytorch/examples' StepLR(gamma=0.7) once an epoch, expressed per batch.
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.7 ** (step // steps_per_epoch))
+    if hp.scheduler == "none":
+        return None
+    raise ValueError("scheduler must be one of %s, not %r" % (", ".join(SCHEDULERS), hp.scheduler))
+
+
+def make_loss(hp):
+    return nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
+
+
+def augment(images, hp, generator):
+    """Returns a randomly shifted/rotated/scaled copy of a batch (N x 1 x 28 x 28), or the batch
+    itself with augmentation 'none'. Runs on the batch's device."""
+    if hp.augmentation == "none":
+        return images
+    if hp.augmentation != "affine":
+        raise ValueError("augmentation must be one of %s, not %r" % (", ".join(AUGMENTATIONS), hp.augmentation))
+    n = images.shape[0]
+    rand = torch.rand(n, 4, generator=generator, device="cpu").to(images.device)
+    angle = (rand[:, 0] - 0.5) * math.radians(20)
+    scale = 1 + (rand[:, 1] - 0.5) * 0.2
+    shift = (rand[:, 2:] - 0.5) * 0.2  # fraction of half the image: about +-1.4 pixels
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return nn.functional.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
