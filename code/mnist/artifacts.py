@@ -1,0 +1,42 @@
+"""The model artifact: what the trainer leaves in SageMaker's model directory (/opt/ml/model),
+which SageMaker packs as model.tar.gz.
+
+  model.pth, model.json   the weights and architecture (mnist.model.save)
+  code/inference.py       model_fn, input_fn, predict_fn, output_fn
+  code/mnist/             the package those handlers import
+AWS's own PyTorch inference containers look for code/inference.py inside model.tar.gz, so the
+artifact serves there as well as in this project's inference image.
+"""
+import os
+import shutil
+
+import mnist
+from mnist import model as mnist_model
+
+CODE_DIR = "code"
+INFERENCE_SCRIPT = "inference.py"
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+
+
+def source_code_dir():
+    """The directory holding inference.py and the mnist package (code/ in the repository)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(mnist.__file__)))
+
+
+def write(model_dir, model, config):
+    """Saves the net and copies the serving code. Every file appears complete or not at all: the
+    weights are written then renamed, and the code is copied to a hidden folder then renamed."""
+    mnist_model.save(model, config, model_dir)
+    source = source_code_dir()
+    staging = os.path.join(model_dir, "." + CODE_DIR + ".tmp")
+    final = os.path.join(model_dir, CODE_DIR)
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    script = os.path.join(source, INFERENCE_SCRIPT)
+    if os.path.exists(script):
+        shutil.copy2(script, staging)
+    shutil.copytree(os.path.dirname(os.path.abspath(mnist.__file__)), os.path.join(staging, "mnist"),
+                    ignore=_IGNORED)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    return final

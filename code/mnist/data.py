@@ -1,0 +1,244 @@
+"""Reading MNIST from SageMaker input channels, in the forms users upload it to S3.
+
+A channel directory (/opt/ml/input/data/<channel>) may hold, at any depth:
+  - the four IDX files of Yann LeCun's distribution, gzip or raw, spelled
+    `train-images-idx3-ubyte` or `train-images.idx3-ubyte` (likewise t10k / labels);
+  - Keras's `mnist.npz` (arrays x_train, y_train, x_test, y_test);
+  - torchvision's `processed/training.pt` and `processed/test.pt` (tuples of uint8 tensors).
+Every split comes back as (images uint8 [N, 28, 28], labels int64 [N]) torch tensors.
+Anything unreadable raises TrainingError with one line naming the file and what was expected.
+"""
+import gzip
+import os
+import re
+import stat
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mnist.failures import TrainingError
+
+TRAIN, TEST = "train", "test"
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+
+# IDX header: two zero bytes, a type code (0x08: unsigned byte) and the number of dimensions.
+IDX_UBYTE = 0x08
+IMAGES_MAGIC = 0x00000803
+LABELS_MAGIC = 0x00000801
+
+# train-images-idx3-ubyte, train-images.idx3-ubyte, t10k-labels-idx1-ubyte.gz ...
+_IDX_NAME = re.compile(r"^(train|t10k)-(images|labels)[-.](idx[13])-ubyte(\.gz)?$")
+_IDX_PREFIX = {TRAIN: "train", TEST: "t10k"}
+_NPZ_KEYS = {TRAIN: ("x_train", "y_train"), TEST: ("x_test", "y_test")}
+_TORCHVISION_FILES = {TRAIN: "training.pt", TEST: "test.pt"}
+
+ACCEPTED = ("the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+            "t10k-labels-idx1-ubyte; .gz or raw), Keras's mnist.npz, or torchvision's processed/training.pt "
+            "and test.pt")
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # uint8 [N, 28, 28]
+    labels: torch.Tensor  # int64 [N]
+    source: str
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def load_split(channel_dir, split, channel):
+    """The `split` (TRAIN or TEST) found in a channel directory, or None when the channel holds
+    no file of that split. Raises TrainingError for a channel that is missing or empty, and for
+    files that are there but unreadable."""
+    files = _list_files(channel_dir, channel)
+    idx = _find_idx(files, split)
+    if idx:
+        return _load_idx_pair(idx, split)
+    for path in files:
+        if path.endswith(".npz"):
+            found = _load_npz(path, split)
+            if found is not None:
+                return found
+    for path in files:
+        if os.path.basename(path) == _TORCHVISION_FILES[split]:
+            return _load_torchvision(path, split)
+    return None
+
+
+def _list_files(channel_dir, channel):
+    if not channel_dir or not os.path.isdir(channel_dir):
+        raise TrainingError(
+            "channel %r is missing (no directory %s): give the job a %r input channel holding %s"
+            % (channel, channel_dir, channel, ACCEPTED))
+    found, fifos = [], []
+    for root, dirs, names in os.walk(channel_dir):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            if stat.S_ISFIFO(os.stat(path).st_mode):
+                fifos.append(name)
+            elif not name.startswith("."):
+                found.append(path)
+    if fifos and not found:
+        raise TrainingError(
+            "channel %r is in Pipe mode (found FIFO %s): this trainer reads files; set the channel's "
+            "input_mode to 'File' or 'FastFile'" % (channel, fifos[0]))
+    if not found:
+        raise TrainingError("channel %r is empty (%s): upload %s to its S3 prefix" % (channel, channel_dir, ACCEPTED))
+    return found
+
+
+def _find_idx(files, split):
+    """{'images': path, 'labels': path} for the split's IDX files; raw preferred over .gz when a
+    folder holds both (torchvision's raw/ folder does)."""
+    found = {}
+    for path in files:
+        match = _IDX_NAME.match(os.path.basename(path))
+        if not match or match.group(1) != _IDX_PREFIX[split]:
+            continue
+        kind, gz = match.group(2), bool(match.group(4))
+        if kind not in found or (found[kind].endswith(".gz") and not gz):
+            found[kind] = path
+    if found and len(found) == 1:
+        (kind, path), = found.items()
+        other = "labels" if kind == "images" else "images"
+        raise TrainingError(
+            "%s has no matching %s file: expected %s-%s-%s-ubyte[.gz] beside it"
+            % (path, other, _IDX_PREFIX[split], other, "idx1" if other == "labels" else "idx3"))
+    return found
+
+
+def read_idx(path, magic):
+    """Reads one unsigned-byte IDX file (gzip or raw) into a numpy array, checking the magic
+    number (IMAGES_MAGIC or LABELS_MAGIC) and that the data is as long as the header says."""
+    name = os.path.basename(path)
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except (EOFError, zlib.error) as e:
+        raise TrainingError("%s is truncated or corrupt (%s): upload the complete file" % (name, e)) from None
+    except gzip.BadGzipFile:
+        raise TrainingError("%s is not a gzip file: upload it gzipped or drop the .gz suffix" % name) from None
+    if len(data) < 4:
+        raise TrainingError("%s is truncated: %d bytes, not even an IDX header" % (name, len(data)))
+    (found,) = struct.unpack(">I", data[:4])
+    if found != magic:
+        raise TrainingError(
+            "%s is not an MNIST %s file: IDX magic number 0x%08X, expected 0x%08X"
+            % (name, "images" if magic == IMAGES_MAGIC else "labels", found, magic))
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise TrainingError("%s is truncated: %d bytes, shorter than its IDX header" % (name, len(data)))
+    shape = struct.unpack(">" + "I" * ndim, data[4:header])
+    expected = header + int(np.prod(shape))
+    if len(data) != expected:
+        raise TrainingError(
+            "%s is %s: its header says %s values (%d bytes), the file has %d bytes"
+            % (name, "truncated" if len(data) < expected else "longer than its header says",
+               "x".join(map(str, shape)), expected, len(data)))
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _load_idx_pair(paths, split):
+    images = read_idx(paths["images"], IMAGES_MAGIC)
+    labels = read_idx(paths["labels"], LABELS_MAGIC)
+    source = "%s + %s" % (paths["images"], paths["labels"])
+    return _checked(images, labels, source, split)
+
+
+def _load_npz(path, split):
+    x_key, y_key = _NPZ_KEYS[split]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if x_key not in npz.files and y_key not in npz.files:
+                return None
+            if x_key not in npz.files or y_key not in npz.files:
+                raise TrainingError("%s has %s but not %s: a Keras mnist.npz holds both"
+                                    % (path, *((x_key, y_key) if x_key in npz.files else (y_key, x_key))))
+            images, labels = npz[x_key], npz[y_key]
+    except (ValueError, OSError, EOFError, zlib.error) as e:
+        raise TrainingError("%s cannot be read as a numpy .npz archive (%s)" % (path, e)) from None
+    return _checked(images, labels, "%s [%s, %s]" % (path, x_key, y_key), split)
+
+
+def _load_torchvision(path, split):
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad or truncated file
+        raise TrainingError("%s cannot be read as torchvision's MNIST file (%s)"
+                            % (path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+    if not (isinstance(loaded, (tuple, list)) and len(loaded) == 2
+            and all(isinstance(t, torch.Tensor) for t in loaded)):
+        raise TrainingError("%s is not torchvision's MNIST file: expected a tuple (images, labels) of tensors"
+                            % path)
+    images, labels = loaded
+    return _checked(images.numpy(), labels.numpy(), path, split)
+
+
+def _checked(images, labels, source, split):
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 4 and images.shape[-1] == 1:  # Keras-style N x 28 x 28 x 1
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise TrainingError("%s: images must be N x %d x %d, found shape %s"
+                            % (source, IMAGE_SIZE, IMAGE_SIZE, "x".join(map(str, images.shape))))
+    if images.dtype != np.uint8:
+        raise TrainingError("%s: images must be unsigned bytes (0-255, as MNIST ships them), found %s"
+                            % (source, images.dtype))
+    if labels.ndim != 1:
+        raise TrainingError("%s: labels must be one digit per image, found shape %s"
+                            % (source, "x".join(map(str, labels.shape))))
+    if len(images) != len(labels):
+        raise TrainingError("%s: %d images but %d labels; the %s images and labels must come from the same "
+                            "release" % (source, len(images), len(labels), split))
+    if len(labels) == 0:
+        raise TrainingError("%s holds no digits" % source)
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise TrainingError("%s: labels must be digits 0-%d, found values %s to %s"
+                            % (source, NUM_CLASSES - 1, labels.min(), labels.max()))
+    return Split(torch.from_numpy(np.array(images, dtype=np.uint8)),
+                 torch.from_numpy(labels.astype(np.int64)), source)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train: Split
+    test: Split
+    validation: Split | None
+
+
+def load(train_dir, test_dir=None, validation_dir=None):
+    """The job's data. Training digits come from the training channel; test digits from the
+    `test` channel, else from the training channel, else from the `validation` channel.
+    Validation digits (reported beside the test metrics) come from the `validation` channel."""
+    train = load_split(train_dir, TRAIN, "training")
+    if train is None:
+        raise TrainingError("channel 'training' holds no MNIST training digits: expected %s" % ACCEPTED)
+    validation = _required(validation_dir, "validation") if validation_dir else None
+    if test_dir:
+        test = _required(test_dir, "test")
+    else:
+        test = load_split(train_dir, TEST, "training") or validation
+    if test is None:
+        raise TrainingError(
+            "no test digits: put t10k-images/t10k-labels (or mnist.npz's x_test/y_test, or test.pt) in the "
+            "training channel, or add a 'test' or 'validation' channel")
+    return Dataset(train, test, validation)
+
+
+def _required(channel_dir, channel):
+    """The digits of a test or validation channel: its test split, or the only split it holds."""
+    found = load_split(channel_dir, TEST, channel) or load_split(channel_dir, TRAIN, channel)
+    if found is None:
+        raise TrainingError("channel %r holds no MNIST digits: expected %s" % (channel, ACCEPTED))
+    return found
