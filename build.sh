@@ -221,7 +221,7 @@ ecr_login() {
     if [[ -z $region ]]; then region=$(aws configure get region 2>/dev/null || true); fi
     [[ -n $region ]] || die "no AWS region: give --region or set AWS_REGION"
     if [[ -z $account ]]; then
-        account=$(aws sts get-caller-identity --query Account --output text) \
+        account=$(aws sts get-caller-identity --region "$region" --query Account --output text) \
             || die "cannot find the AWS account (aws sts get-caller-identity failed); give --account or check your credentials"
     fi
     registry="$account.dkr.ecr.$region.amazonaws.com"
@@ -234,8 +234,10 @@ ecr_login() {
                 --image-scanning-configuration scanOnPush=true >/dev/null
         fi
     done
-    aws ecr get-login-password --region "$region" \
-        | docker login --username AWS --password-stdin "$registry" >/dev/null
+    local password
+    password=$(aws ecr get-login-password --region "$region") || die "aws ecr get-login-password failed"
+    docker login --username AWS --password-stdin "$registry" <<<"$password" >/dev/null \
+        || die "docker login to $registry failed"
 }
 
 push_all() {
