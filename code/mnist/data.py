@@ -56,17 +56,19 @@ def load_split(channel_dir, split, channel):
     no file of that split. Raises TrainingError for a channel that is missing or empty, and for
     files that are there but unreadable."""
     files = _list_files(channel_dir, channel)
-    idx = _find_idx(files, split)
+    # Messages name a file as the user uploaded it: the channel, then the path inside it.
+    names = {path: os.path.join(channel, os.path.relpath(path, channel_dir)) for path in files}
+    idx = _find_idx(files, split, names)
     if idx:
-        return _load_idx_pair(idx, split)
+        return _load_idx_pair(idx, split, names)
     for path in files:
         if path.endswith(".npz"):
-            found = _load_npz(path, split)
+            found = _load_npz(path, split, names[path])
             if found is not None:
                 return found
     for path in files:
         if os.path.basename(path) == _TORCHVISION_FILES[split]:
-            return _load_torchvision(path, split)
+            return _load_torchvision(path, split, names[path])
     return None
 
 
@@ -93,7 +95,7 @@ def _list_files(channel_dir, channel):
     return found
 
 
-def _find_idx(files, split):
+def _find_idx(files, split, names):
     """{'images': path, 'labels': path} for the split's IDX files; raw preferred over .gz when a
     folder holds both (torchvision's raw/ folder does)."""
     found = {}
@@ -109,14 +111,15 @@ def _find_idx(files, split):
         other = "labels" if kind == "images" else "images"
         raise TrainingError(
             "%s has no matching %s file: expected %s-%s-%s-ubyte[.gz] beside it"
-            % (path, other, _IDX_PREFIX[split], other, "idx1" if other == "labels" else "idx3"))
+            % (names[path], other, _IDX_PREFIX[split], other, "idx1" if other == "labels" else "idx3"))
     return found
 
 
-def read_idx(path, magic):
+def read_idx(path, magic, name=None):
     """Reads one unsigned-byte IDX file (gzip or raw) into a numpy array, checking the magic
-    number (IMAGES_MAGIC or LABELS_MAGIC) and that the data is as long as the header says."""
-    name = os.path.basename(path)
+    number (IMAGES_MAGIC or LABELS_MAGIC) and that the data is as long as the header says.
+    `name` is how messages call the file (default: its base name)."""
+    name = name or os.path.basename(path)
     try:
         if path.endswith(".gz"):
             with gzip.open(path, "rb") as f:
@@ -149,14 +152,14 @@ def read_idx(path, magic):
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _load_idx_pair(paths, split):
-    images = read_idx(paths["images"], IMAGES_MAGIC)
-    labels = read_idx(paths["labels"], LABELS_MAGIC)
-    source = "%s + %s" % (paths["images"], paths["labels"])
+def _load_idx_pair(paths, split, names):
+    images = read_idx(paths["images"], IMAGES_MAGIC, names[paths["images"]])
+    labels = read_idx(paths["labels"], LABELS_MAGIC, names[paths["labels"]])
+    source = "%s + %s" % (names[paths["images"]], names[paths["labels"]])
     return _checked(images, labels, source, split)
 
 
-def _load_npz(path, split):
+def _load_npz(path, split, name):
     x_key, y_key = _NPZ_KEYS[split]
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -164,25 +167,25 @@ def _load_npz(path, split):
                 return None
             if x_key not in npz.files or y_key not in npz.files:
                 raise TrainingError("%s has %s but not %s: a Keras mnist.npz holds both"
-                                    % (path, *((x_key, y_key) if x_key in npz.files else (y_key, x_key))))
+                                    % (name, *((x_key, y_key) if x_key in npz.files else (y_key, x_key))))
             images, labels = npz[x_key], npz[y_key]
     except (ValueError, OSError, EOFError, zlib.error) as e:
-        raise TrainingError("%s cannot be read as a numpy .npz archive (%s)" % (path, e)) from None
-    return _checked(images, labels, "%s [%s, %s]" % (path, x_key, y_key), split)
+        raise TrainingError("%s cannot be read as a numpy .npz archive (%s)" % (name, e)) from None
+    return _checked(images, labels, "%s [%s, %s]" % (name, x_key, y_key), split)
 
 
-def _load_torchvision(path, split):
+def _load_torchvision(path, split, name):
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad or truncated file
         raise TrainingError("%s cannot be read as torchvision's MNIST file (%s)"
-                            % (path, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+                            % (name, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
     if not (isinstance(loaded, (tuple, list)) and len(loaded) == 2
             and all(isinstance(t, torch.Tensor) for t in loaded)):
         raise TrainingError("%s is not torchvision's MNIST file: expected a tuple (images, labels) of tensors"
-                            % path)
+                            % name)
     images, labels = loaded
-    return _checked(images.numpy(), labels.numpy(), path, split)
+    return _checked(images.numpy(), labels.numpy(), name, split)
 
 
 def _checked(images, labels, source, split):
@@ -199,8 +202,8 @@ def _checked(images, labels, source, split):
         raise TrainingError("%s: labels must be one digit per image, found shape %s"
                             % (source, "x".join(map(str, labels.shape))))
     if len(images) != len(labels):
-        raise TrainingError("%s: %d images but %d labels; the %s images and labels must come from the same "
-                            "release" % (source, len(images), len(labels), split))
+        raise TrainingError("%s: %d images but %d labels; upload the %s images and labels of one release"
+                            % (source, len(images), len(labels), split))
     if len(labels) == 0:
         raise TrainingError("%s holds no digits" % source)
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= NUM_CLASSES:

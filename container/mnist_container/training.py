@@ -7,8 +7,10 @@ any other job runs the built-in MNIST trainer. With `sagemaker_torch_distributed
 torchrun, one process per GPU on every host.
 """
 import os
+import signal
 
 import mnist
+import psutil
 from sagemaker_training import entry_point, environment, runner
 
 # The directory holding the built-in trainer's train.py and the mnist package (code/ in the
@@ -19,6 +21,11 @@ TORCH_DISTRIBUTED_ENABLED = "sagemaker_torch_distributed_enabled"
 
 
 def main():
+    # SageMaker stops a job (StopTrainingJob, a spot interruption) with SIGTERM to the container's
+    # first process, this one, and kills it when the grace period ends. The trainer runs as a child
+    # and needs the signal to write its checkpoint; left alone, this process would die without
+    # passing it on (or, as PID 1 in the container, ignore it).
+    signal.signal(signal.SIGTERM, _forward_to_children)
     env = environment.Environment()
     if env.user_entry_point:
         code_uri, program = env.module_dir, env.user_entry_point
@@ -33,3 +40,12 @@ def main():
         capture_error=True,
         runner_type=runner.TorchDistributedRunnerType if torchrun else runner.ProcessRunnerType,
     )
+
+
+def _forward_to_children(signum, frame):
+    # torchrun, when it is the child, passes the signal on to its workers.
+    for child in psutil.Process().children():
+        try:
+            child.send_signal(signum)
+        except psutil.NoSuchProcess:
+            pass

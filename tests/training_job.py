@@ -1,0 +1,106 @@
+"""A SageMaker training job's /opt/ml tree in a temporary directory, as SageMaker lays it out for
+the container, and the three ways the SDKs encode hyperparameters into it.
+
+Contract tests run the toolkit's real `train` on it (SAGEMAKER_BASE_DIR); container tests mount
+its input, model, output and checkpoints directories into the real image.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+from support import REPO
+
+CHANNEL_NAMES = ("training", "test", "validation")
+METRIC_LINE = re.compile(r"^#metrics (.*)$", re.MULTILINE)
+
+# The bar a tiny job (TINY_HYPERPARAMETERS on 2000 training digits) clears: a net that learned
+# nothing scores about 0.1.
+TINY_ACCURACY = 0.80
+TINY_HYPERPARAMETERS = {"preset": "fast", "epochs": 1, "width": 8, "batch-size": 32}
+
+
+def sdk2_framework(hyperparameters):
+    """SDK v2 framework estimators (PyTorch, ...): every value JSON-encoded."""
+    return {k: json.dumps(v) for k, v in hyperparameters.items()}
+
+
+def sdk2_generic(hyperparameters):
+    """SDK v2's generic Estimator: str() of every value ('True', 'sgd')."""
+    return {k: str(v) for k, v in hyperparameters.items()}
+
+
+def sdk3(hyperparameters):
+    """SDK v3 ModelTrainer: strings as they are, anything else JSON-encoded ('true')."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in hyperparameters.items()}
+
+
+class OptMl:
+    """The /opt/ml tree of one host of a job."""
+
+    def __init__(self, root, hyperparameters, channels=("training",), hosts=("localhost",), current_host=None):
+        self.root = root
+        self.config = root / "input" / "config"
+        self.data = root / "input" / "data"
+        self.model = root / "model"
+        self.output = root / "output"
+        self.output_data = self.output / "data"
+        self.checkpoints = root / "checkpoints"
+        for d in (self.config, self.data, self.model, self.output_data, self.checkpoints):
+            d.mkdir(parents=True, exist_ok=True)
+        for name in channels:
+            (self.data / name).mkdir(exist_ok=True)
+        self.write_config(hyperparameters, channels, hosts, current_host or hosts[0])
+
+    def write_config(self, hyperparameters, channels, hosts, current_host):
+        (self.config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        (self.config / "resourceconfig.json").write_text(json.dumps(
+            {"current_host": current_host, "hosts": list(hosts), "network_interface_name": "lo"}))
+        (self.config / "inputdataconfig.json").write_text(json.dumps({
+            name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+            for name in channels}))
+
+    def channel(self, name):
+        return self.data / name
+
+    @property
+    def failure(self):
+        path = self.output / "failure"
+        return path.read_text() if path.exists() else None
+
+    def clear_outputs(self):
+        """A fresh output directory, as a new job (a spot restart) gets; checkpoints stay."""
+        for path in (self.output / "failure", self.output / "success"):
+            if path.exists():
+                path.unlink()
+
+
+def toolkit_env(opt_ml, extra=None):
+    """The environment the image gives the toolkit's `train`, pointed at a temporary /opt/ml."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
+    env.update(
+        SAGEMAKER_BASE_DIR=str(opt_ml.root),
+        SAGEMAKER_TRAINING_MODULE="mnist_container.training:main",
+        PYTHONPATH=os.pathsep.join([str(REPO / "code"), str(REPO / "container")]),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra or {})
+    return env
+
+
+def train_command():
+    """The toolkit's `train` console script of the environment running the tests."""
+    return [os.path.join(os.path.dirname(sys.executable), "train")]
+
+
+def run_train(opt_ml, timeout=300, extra_env=None):
+    """Runs the toolkit's `train` to the end; returns the CompletedProcess (stdout and stderr merged)."""
+    return subprocess.run(train_command(), env=toolkit_env(opt_ml, extra_env), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout, cwd=opt_ml.root)
+
+
+def metrics(log):
+    """[{key: value}] of every `#metrics` line in a log, values as floats."""
+    return [{k: float(v) for k, v in (pair.split("=") for pair in line.split())}
+            for line in METRIC_LINE.findall(log)]

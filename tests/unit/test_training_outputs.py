@@ -1,0 +1,86 @@
+"""The trainer's small contracts: the metric line tuning jobs parse, the failure file, checkpoints."""
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from mnist import checkpoints, failures, report
+from mnist.failures import TrainingError
+
+pytestmark = pytest.mark.unit
+
+# The metric_definitions the README gives for an Estimator / HyperparameterTuner.
+METRIC_DEFINITIONS = {
+    "epoch": r"#metrics epoch=(\d+)",
+    "train:loss": r"train_loss=([0-9.]+)",
+    "test:loss": r"test_loss=([0-9.]+)",
+    "test:accuracy": r"test_accuracy=([0-9.]+)",
+    "validation:loss": r"validation_loss=([0-9.]+)",
+    "validation:accuracy": r"validation_accuracy=([0-9.]+)",
+    "epoch:seconds": r"epoch_seconds=([0-9.]+)",
+    "train:seconds": r"train_seconds=([0-9.]+)",
+}
+
+ENTRY = {"epoch": 3, "train_loss": 0.0123449, "test_loss": 0.0201, "test_accuracy": 0.9931,
+         "epoch_seconds": 3.2101, "train_seconds": 9.87}
+
+
+def test_metric_line_exact_form():
+    assert report.metric_line(ENTRY) == ("#metrics epoch=3 train_loss=0.012345 test_loss=0.020100 "
+                                         "test_accuracy=0.993100 epoch_seconds=3.210 train_seconds=9.870")
+
+
+def test_metric_line_with_validation_keeps_key_order():
+    line = report.metric_line(dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99))
+    keys = [pair.split("=")[0] for pair in line.split()[1:]]
+    assert keys == ["epoch", "train_loss", "test_loss", "test_accuracy", "validation_loss", "validation_accuracy",
+                    "epoch_seconds", "train_seconds"]
+
+
+def test_metric_definitions_match_one_value_each():
+    line = report.metric_line(dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99))
+    found = {name: re.findall(regex, line) for name, regex in METRIC_DEFINITIONS.items()}
+    assert all(len(values) == 1 for values in found.values()), found
+    assert float(found["test:accuracy"][0]) == pytest.approx(0.9931)
+    assert float(found["validation:accuracy"][0]) == pytest.approx(0.99)
+
+
+def test_confusion_matrix_rows_are_true_digits():
+    counts = report.confusion_matrix([0, 1, 1, 7], [0, 7, 1, 7])
+    assert counts[1, 7] == 1 and counts[1, 1] == 1 and counts.trace() == 3 and counts.sum() == 4
+
+
+def test_failure_file_is_one_line_and_first_writer_wins(tmp_path):
+    failures.write_failure(str(tmp_path), "first\nproblem  " + "x" * 2000)
+    failures.write_failure(str(tmp_path), "second")
+    text = (tmp_path / "failure").read_text()
+    assert text.startswith("first problem x") and text.count("\n") == 1
+    assert len(text.strip()) == failures.FAILURE_REASON_LIMIT
+
+
+def test_failure_outside_sagemaker_is_only_printed(tmp_path, capsys):
+    failures.write_failure(str(tmp_path / "absent"), "bad")
+    assert "FAILURE: bad" in capsys.readouterr().err
+    assert not (tmp_path / "absent").exists()
+
+
+def test_checkpoint_round_trip_leaves_no_temporary_file(tmp_path):
+    state = {"epoch": 2, "model": {"w": torch.arange(4.0)}, "rng": torch.Generator().get_state(),
+             "history": [{"epoch": 1, "test_accuracy": 0.9}]}
+    checkpoints.save(str(tmp_path), state)
+    loaded = checkpoints.load(str(tmp_path))
+    assert loaded["epoch"] == 2 and torch.equal(loaded["model"]["w"], torch.arange(4.0))
+    assert loaded["history"] == state["history"]
+    assert [p.name for p in tmp_path.iterdir()] == [checkpoints.CHECKPOINT_FILE]
+
+
+def test_no_checkpoint(tmp_path):
+    assert checkpoints.load(str(tmp_path)) is None
+    assert checkpoints.load(str(tmp_path / "absent")) is None
+
+
+def test_corrupt_checkpoint_says_what_to_do(tmp_path):
+    (tmp_path / checkpoints.CHECKPOINT_FILE).write_bytes(np.arange(10, dtype=np.uint8).tobytes())
+    with pytest.raises(TrainingError, match=r"checkpoint .* cannot be read .*empty checkpoint location"):
+        checkpoints.load(str(tmp_path))
