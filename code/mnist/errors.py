@@ -1,0 +1,60 @@
+"""Errors that are the client's fault, each carrying the HTTP status the endpoint answers with.
+
+They subclass sagemaker-inference's BaseInferenceToolkitError, so AWS's own PyTorch inference
+containers (whose transformer maps exactly that class to its status code) answer 4xx for them
+too; in this project's image the handler service turns them into a JSON body that says what was
+wrong and what is accepted.
+"""
+import json
+
+from sagemaker_inference.errors import BaseInferenceToolkitError
+
+BAD_REQUEST = 400
+NOT_ACCEPTABLE = 406
+PAYLOAD_TOO_LARGE = 413
+UNSUPPORTED_MEDIA_TYPE = 415
+
+_PHRASES = {
+    BAD_REQUEST: "Bad Request",
+    NOT_ACCEPTABLE: "Not Acceptable",
+    PAYLOAD_TOO_LARGE: "Payload Too Large",
+    UNSUPPORTED_MEDIA_TYPE: "Unsupported Media Type",
+}
+
+
+class ClientError(BaseInferenceToolkitError):
+    """A request the endpoint cannot answer because of the request itself.
+
+    message: what was wrong, in one sentence; accepted: what the endpoint takes instead.
+    """
+
+    def __init__(self, message, accepted, status=BAD_REQUEST):
+        self.accepted = accepted
+        super().__init__(status, message, _PHRASES.get(status, "Client Error"))
+
+    def body(self):
+        """The JSON response body, as bytes."""
+        return json.dumps({"error": self.phrase, "message": self.message, "accepted": self.accepted}).encode()
+
+    def __str__(self):
+        return "%d %s: %s" % (self.status_code, self.phrase, self.message)
+
+
+class BadRequest(ClientError):
+    def __init__(self, message, accepted):
+        super().__init__(message, accepted, BAD_REQUEST)
+
+
+class UnsupportedContentType(ClientError):
+    def __init__(self, message, accepted):
+        super().__init__(message, accepted, UNSUPPORTED_MEDIA_TYPE)
+
+
+class NotAcceptable(ClientError):
+    def __init__(self, message, accepted):
+        super().__init__(message, accepted, NOT_ACCEPTABLE)
+
+
+class PayloadTooLarge(ClientError):
+    def __init__(self, message, accepted):
+        super().__init__(message, accepted, PAYLOAD_TOO_LARGE)
