@@ -66,7 +66,10 @@ def _open(data):
             return ImageOps.exif_transpose(image)
     except BadRequest:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise BadRequest("the image is larger than the %d megapixels accepted (%s)"
+                         % (MAX_PIXELS // 1_000_000, e), ACCEPTED) from e
+    except (OSError, ValueError, SyntaxError) as e:
         # Pillow reports truncated, corrupt and unknown files as OSError (UnidentifiedImageError)
         # or, from some plugins, ValueError and SyntaxError.
         raise BadRequest("the image could not be decoded (%s)" % e, ACCEPTED) from e
@@ -111,7 +114,7 @@ def _fit(ink):
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    fitted = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, resample))
+    fitted = np.asarray(Image.fromarray(ink.astype(np.float32)).resize(size, resample))
     fitted = np.clip(fitted, 0.0, None)
     return fitted / max(float(fitted.max()), 1e-6)
 
@@ -123,7 +126,8 @@ def _centre(fitted):
     rows, cols = np.arange(height), np.arange(width)
     mass_row = float(fitted.sum(axis=1) @ rows) / total
     mass_col = float(fitted.sum(axis=0) @ cols) / total
-    centre = (SIZE - 1) / 2.0
+    # MNIST puts the centre of mass on pixel (14, 14), counting from 0.
+    centre = SIZE / 2.0
     top = int(round(centre - mass_row))
     left = int(round(centre - mass_col))
     # A lopsided digit may be pushed past an edge; keep it whole inside the field.

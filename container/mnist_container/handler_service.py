@@ -1,0 +1,228 @@
+"""The handler service multi-model-server runs in each worker: load a model once, answer requests.
+
+MMS imports this module and instantiates its one class (MMS requires exactly one class here), then
+calls initialize(context) once per worker and handle(data, context) per request. Compared with
+sagemaker-inference's default handler service, which it replaces:
+  - a model that fails to load takes the worker down (and, for an endpoint's single model, the
+    whole container: see mnist_container.serving) instead of leaving a worker that MMS reports
+    loaded and that answers 500 forever;
+  - a bad request gets a 4xx with a JSON body saying what was wrong and what is accepted; the
+    toolkit answers 500 with a traceback for most of them;
+  - the request body reaches the handlers as bytes, without a copy through str, and the handler
+    functions are resolved once at load, not per request.
+A model's code/inference.py (or the file SAGEMAKER_PROGRAM names) may define model_fn, input_fn,
+predict_fn, output_fn, or transform_fn instead of the last three; mnist.inference supplies the
+rest. A function that declares a `context` parameter also receives MMS's request context, as with
+the toolkit.
+"""
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+
+from mnist import inference as default_handlers
+from mnist.codecs import media_type
+from mnist.errors import BadRequest, PayloadTooLarge
+from sagemaker_inference.errors import BaseInferenceToolkitError
+
+from mnist_container.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Set by `serve` (mnist_container.serving) when it serves one model: the process to tell when that
+# model cannot be loaded. A multi-model server leaves it unset; there a failed load fails only the
+# load request.
+SERVE_PID_ENV = "MNIST_SERVE_PID"
+CODE_DIR = "code"
+# The toolkit's convention for user functions: JSON and CSV bodies arrive as str.
+_TEXT_TYPES = ("application/json", "text/csv")
+_SIGNATURES = {
+    "model_fn": ("model_dir",),
+    "input_fn": ("request_body", "request_content_type"),
+    "predict_fn": ("input_data", "model"),
+    "output_fn": ("prediction", "accept"),
+    "transform_fn": ("model", "request_body", "content_type", "accept"),
+}
+
+
+class HandlerService:
+    """MMS's entry point: initialize() loads the model in a worker, handle() answers requests."""
+
+    def __init__(self):
+        self._model = None
+        self._functions = {}
+        self._takes_context = {}
+        self._settings = Settings()
+
+    def initialize(self, context):
+        model_dir = context.system_properties.get("model_dir")
+        try:
+            self._settings = Settings.from_env()
+            self._functions, self._takes_context = load_functions(model_dir, self._settings.program,
+                                                                  self._settings.program_given)
+            self._model = self._call("model_fn", context, model_dir)
+        except BaseException:
+            _give_up(model_dir, traceback.format_exc())
+
+    def handle(self, data, context):
+        if data is None:
+            return None
+        return [self._answer(index, request, context) for index, request in enumerate(data)]
+
+    def _answer(self, index, request, context):
+        headers = {key.lower(): value for key, value in context.get_all_request_header(index).items()}
+        body = _body(request)
+        content_type = headers.get("content-type")
+        if content_type is None and isinstance(headers.get("body"), dict):
+            # MMS also files the body's content type under the parameter's name.
+            content_type = headers["body"].get("content-type")
+        accept = headers.get("accept")
+        if not accept or accept.strip() == "*/*":
+            accept = self._settings.default_accept
+        try:
+            if len(body) > self._settings.max_payload_bytes:
+                raise PayloadTooLarge(
+                    "the request body is %.1f MB, over this endpoint's limit of %d MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
+                    % (len(body) / 2**20, self._settings.max_payload_mb),
+                    {"max_payload_mb": self._settings.max_payload_mb,
+                     "hint": "split the images over several requests"})
+            result = self._transform(body, content_type, accept, context)
+            response, response_type = result if isinstance(result, tuple) else (result, accept)
+            context.set_response_content_type(index, response_type)
+            return _as_bytes(response)
+        except BaseInferenceToolkitError as error:
+            context.set_response_status(code=error.status_code, phrase=_one_line(error.phrase), idx=index)
+            context.set_response_content_type(index, "application/json")
+            return _error_body(error)
+        except Exception as error:  # noqa: BLE001 - a worker must survive whatever a handler raises
+            logger.exception("inference failed")
+            context.set_response_status(code=500, phrase="Internal Server Error", idx=index)
+            context.set_response_content_type(index, "application/json")
+            return json.dumps({"error": "Internal Server Error",
+                               "message": "%s: %s" % (type(error).__name__, _one_line(str(error)))}).encode()
+
+    def _transform(self, body, content_type, accept, context):
+        if "transform_fn" in self._functions:
+            return self._call("transform_fn", context, self._model, _as_text(body, content_type), content_type, accept)
+        if self._functions["input_fn"] is not default_handlers.input_fn:
+            body = _as_text(body, content_type)
+        data = self._call("input_fn", context, body, content_type)
+        prediction = self._call("predict_fn", context, data, self._model)
+        return self._call("output_fn", context, prediction, accept)
+
+    def _call(self, name, context, *args):
+        if self._takes_context[name]:
+            return self._functions[name](*args, context=context)
+        return self._functions[name](*args)
+
+
+def load_functions(model_dir, program, program_given):
+    """The handler functions for a model: its own from code/<program>, mnist.inference's for the
+    rest. Returns ({name: function}, {name: takes a context argument})."""
+    code_dir = os.path.join(model_dir, CODE_DIR)
+    path = os.path.join(code_dir, program)
+    module = None
+    if os.path.isfile(path):
+        # The user's module may import its neighbours in code/.
+        if code_dir not in sys.path:
+            sys.path.insert(0, code_dir)
+        name = os.path.splitext(program)[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        logger.info("model %s: handlers from %s", model_dir, path)
+    elif program_given:
+        raise FileNotFoundError("SAGEMAKER_PROGRAM names %s, but the model has no %s" % (program, path))
+
+    own = {name: getattr(module, name) for name in _SIGNATURES if module is not None and callable(getattr(module, name, None))}
+    if "transform_fn" in own and own.keys() & {"input_fn", "predict_fn", "output_fn"}:
+        raise ValueError("%s defines transform_fn and also %s; define transform_fn alone, or the others"
+                         % (path, ", ".join(sorted(own.keys() & {"input_fn", "predict_fn", "output_fn"}))))
+    functions = dict(own)
+    functions.setdefault("model_fn", default_handlers.model_fn)
+    if "transform_fn" not in functions:
+        functions.setdefault("input_fn", default_handlers.input_fn)
+        functions.setdefault("predict_fn", default_handlers.predict_fn)
+        functions.setdefault("output_fn", default_handlers.output_fn)
+    takes_context = {name: _check_signature(name, function) for name, function in functions.items()}
+    return functions, takes_context
+
+
+def _check_signature(name, function):
+    """Whether `function` takes a context argument; raises TypeError if it cannot take the
+    arguments SageMaker's contract gives `name`."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return False
+    takes_context = "context" in signature.parameters
+    arguments = _SIGNATURES[name]
+    try:
+        if takes_context:
+            signature.bind(*arguments, context=None)
+        else:
+            signature.bind(*arguments)
+    except TypeError:
+        raise TypeError("%s must take (%s), as SageMaker's inference contract says; %s takes %s"
+                        % (name, ", ".join(arguments), getattr(function, "__qualname__", name), signature)) from None
+    return takes_context
+
+
+def _give_up(model_dir, trace):
+    """A worker whose model failed to load must not stay up: MMS would count it as holding the
+    model. Log why, tell `serve` (an endpoint's only model: the container must stop), and exit."""
+    logger.error("the model in %s failed to load; this worker stops.\n%s", model_dir, trace)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    serve_pid = os.environ.get(SERVE_PID_ENV)
+    if serve_pid:
+        try:
+            os.kill(int(serve_pid), signal.SIGUSR1)
+        except (ValueError, OSError):
+            logger.error("could not signal serve (pid %s)", serve_pid)
+    os._exit(1)
+
+
+def _body(request):
+    body = request.get("body")
+    if body is None:
+        # MMS names a raw body "body"; a form or multipart request has its own field names.
+        values = [value for value in request.values() if isinstance(value, (bytes, bytearray, str))]
+        body = values[0] if len(values) == 1 else b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return body
+
+
+def _as_text(body, content_type):
+    if content_type and media_type(content_type) in _TEXT_TYPES:
+        try:
+            return bytes(body).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadRequest("a %s body must be UTF-8 text (%s)" % (media_type(content_type), e),
+                             {"encoding": "utf-8"}) from e
+    return bytes(body)
+
+
+def _as_bytes(response):
+    if isinstance(response, (bytes, bytearray)):
+        return response
+    if isinstance(response, str):
+        return response.encode("utf-8")
+    # What a handler may return besides bytes: numbers, lists, arrays, tensors.
+    return json.dumps(response, default=lambda value: value.tolist()).encode()
+
+
+def _error_body(error):
+    if hasattr(error, "body"):
+        return error.body()
+    return json.dumps({"error": error.phrase, "message": error.message}).encode()
+
+
+def _one_line(text):
+    return " ".join(str(text).split())

@@ -1,0 +1,58 @@
+"""Builds the model server's endpoint plugin (mms_plugin/*.java): /ping and /execution-parameters.
+
+    python -m mnist_container.plugin JAR
+
+compiles the sources against the installed multi-model-server's jar and writes JAR. The image
+build runs it (Dockerfile.serve); the server tests and the benchmark run it on the host. It needs
+only a Java runtime: Debian's openjdk-17-jre-headless carries the compiler module, which
+`java -m jdk.compiler/...` runs as javac.
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+import mms
+
+SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "mms_plugin"
+# The class path MMS's launcher gives the JVM does not list plugins; an agent jar joins it.
+AGENT_CLASS = "mnist.mms.Agent"
+ENDPOINT_INTERFACE = "software.amazon.ai.mms.servingsdk.ModelServerEndpoint"
+ENDPOINT_CLASSES = ("mnist.mms.Ping", "mnist.mms.ExecutionParameters")
+
+
+def model_server_jar():
+    return pathlib.Path(mms.__file__).resolve().parent / "frontend" / "model-server.jar"
+
+
+def build(jar_path, java="java"):
+    """Compiles the plugin and writes it as an agent jar at jar_path; returns the path."""
+    jar_path = pathlib.Path(jar_path)
+    sources = sorted(str(p) for p in SOURCE_DIR.glob("*.java"))
+    with tempfile.TemporaryDirectory() as classes:
+        subprocess.run(
+            [java, "-m", "jdk.compiler/com.sun.tools.javac.Main", "--release", "17", "-nowarn",
+             "-cp", str(model_server_jar()), "-d", classes, *sources],
+            check=True,
+        )
+        jar_path.parent.mkdir(parents=True, exist_ok=True)
+        staging = jar_path.with_name(jar_path.name + ".tmp")
+        with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as jar:
+            jar.writestr("META-INF/MANIFEST.MF",
+                         "Manifest-Version: 1.0\r\nPremain-Class: %s\r\n\r\n" % AGENT_CLASS)
+            # java.util.ServiceLoader, which MMS uses to find endpoints, reads this file.
+            jar.writestr("META-INF/services/" + ENDPOINT_INTERFACE, "\n".join(ENDPOINT_CLASSES) + "\n")
+            for root, _, files in os.walk(classes):
+                for name in sorted(files):
+                    path = pathlib.Path(root, name)
+                    jar.write(path, path.relative_to(classes).as_posix())
+        os.replace(staging, jar_path)
+    return jar_path
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m mnist_container.plugin JAR")
+    build(sys.argv[1])

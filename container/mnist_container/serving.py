@@ -1,0 +1,76 @@
+"""`serve`: what SageMaker runs in the inference image (`docker run IMAGE serve`).
+
+Reads the settings (mnist_container.settings), hands them to sagemaker-inference's
+start_model_server in the form it reads, and starts multi-model-server with this image's handler
+service and endpoint plugin. start_model_server blocks until the server ends and forwards SIGTERM
+to it, so `docker stop` ends the container within seconds.
+
+An endpoint whose model cannot be loaded must not look healthy: the plugin's /ping answers 503
+while no worker holds the model, and a worker whose load failed signals this process (SIGUSR1),
+which stops the server and exits 1, so SageMaker sees the failure and the reason is in the log.
+"""
+import logging
+import os
+import signal
+import sys
+
+import psutil
+
+from mnist_container import handler_service, settings as settings_module
+
+logger = logging.getLogger("serve")
+
+HANDLER_SERVICE = handler_service.__name__
+# Built by Dockerfile.serve (python -m mnist_container.plugin).
+PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
+# What start_model_server looks for in a process's command line to find the server.
+MMS_MAIN_CLASS = "com.amazonaws.ml.mms.ModelServer"
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(name)s - %(message)s")
+    try:
+        settings = settings_module.Settings.from_env()
+    except settings_module.SettingsError as e:
+        logger.error("cannot start: %s", e)
+        sys.exit(2)
+    os.environ.update(settings.toolkit_environment(PLUGIN_JAR))
+    if not settings.multi_model:
+        os.environ[handler_service.SERVE_PID_ENV] = str(os.getpid())
+        signal.signal(signal.SIGUSR1, _stop_after_failed_load)
+    logger.info("serving %s on port %d: %d workers, %d s timeout, %d MB payloads",
+                "multiple models" if settings.multi_model else "one model", settings.port, settings.workers,
+                settings.timeout_seconds, settings.max_payload_mb)
+    # Imported here: the toolkit reads SAGEMAKER_MULTI_MODEL and the model paths when imported.
+    from sagemaker_inference import model_server
+
+    model_server.start_model_server(handler_service=HANDLER_SERVICE)
+
+
+def _stop_after_failed_load(signo, frame):
+    logger.error("the model could not be loaded (the reason is logged above); stopping the server")
+    _stop_model_server()
+    # Exit from the handler itself: the toolkit may be inside a retry loop that would swallow an
+    # exception raised here.
+    logging.shutdown()
+    os._exit(1)
+
+
+def _stop_model_server():
+    mine = str(os.getpid())
+    servers = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if MMS_MAIN_CLASS in (process.info["cmdline"] or []) and \
+                    process.environ().get(handler_service.SERVE_PID_ENV) == mine:
+                process.terminate()
+                servers.append(process)
+        except psutil.Error:
+            continue
+    _, alive = psutil.wait_procs(servers, timeout=10)
+    for process in alive:
+        process.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The inference image's settings: every environment variable the serving side reads, read in one
+place (at `serve`'s start, and once per model in each worker) and checked, so that a wrong value
+stops the container with one line that names it.
+
+SageMaker sets these on the container (CreateModel's Environment, the SDK's `env=`, or batch
+transform's own); the names are SageMaker's, verbatim.
+"""
+import dataclasses
+import math
+import os
+
+BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"
+MODEL_SERVER_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
+MODEL_SERVER_TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+MODEL_SERVER_TIMEOUT_SECONDS = "SAGEMAKER_MODEL_SERVER_TIMEOUT_SECONDS"
+MODEL_SERVER_VMARGS = "SAGEMAKER_MODEL_SERVER_VMARGS"
+MAX_PAYLOAD_IN_MB = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
+PROGRAM = "SAGEMAKER_PROGRAM"
+MULTI_MODEL = "SAGEMAKER_MULTI_MODEL"
+DEFAULT_INVOCATIONS_ACCEPT = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+# Batch transform sets these (the SDK's local mode too) from the job's own parameters.
+BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"
+MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+
+DEFAULT_PORT = 8080
+# multi-model-server refuses to bind a port above this.
+MAX_PORT = 32766
+# SageMaker gives an invocation 60 s before it gives up on the container.
+DEFAULT_TIMEOUT_SECONDS = 60
+# SageMaker's own limit on an endpoint's request payload, and batch transform's default.
+DEFAULT_MAX_PAYLOAD_IN_MB = 6
+DEFAULT_PROGRAM = "inference.py"
+BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+# sagemaker-inference's default: the JVM sizes its heap from the machine, not the cgroup.
+DEFAULT_VMARGS = "-XX:-UseContainerSupport"
+OUTPUT_TYPES = ("application/json", "text/csv", "application/jsonlines", "application/x-npy")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot use; the message names the variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    max_payload_mb: int = DEFAULT_MAX_PAYLOAD_IN_MB
+    program: str = DEFAULT_PROGRAM
+    program_given: bool = False
+    multi_model: bool = False
+    default_accept: str = "application/json"
+    batch_strategy: str = "MULTI_RECORD"
+    max_concurrent_transforms: int = 1
+    vmargs: str = DEFAULT_VMARGS
+
+    @property
+    def max_payload_bytes(self):
+        return self.max_payload_mb * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ=None):
+        env = os.environ if environ is None else environ
+        workers = _integer(env, MODEL_SERVER_WORKERS, default_workers(), low=1)
+        if env.get(MODEL_SERVER_TIMEOUT_SECONDS):
+            timeout = _integer(env, MODEL_SERVER_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, low=1)
+        else:
+            # AWS documents SAGEMAKER_MODEL_SERVER_TIMEOUT in seconds (MMS read it as minutes).
+            timeout = _integer(env, MODEL_SERVER_TIMEOUT, DEFAULT_TIMEOUT_SECONDS, low=1)
+        program = env.get(PROGRAM) or DEFAULT_PROGRAM
+        if os.path.basename(program) != program:
+            raise SettingsError("%s=%r must be a file name in the model's code/ folder" % (PROGRAM, program))
+        if not program.endswith(".py"):
+            program += ".py"
+        accept = (env.get(DEFAULT_INVOCATIONS_ACCEPT) or OUTPUT_TYPES[0]).split(";")[0].strip().lower()
+        if accept not in OUTPUT_TYPES:
+            raise SettingsError("%s=%r is not one of %s" % (DEFAULT_INVOCATIONS_ACCEPT, accept, ", ".join(OUTPUT_TYPES)))
+        strategy = (env.get(BATCH_STRATEGY) or BATCH_STRATEGIES[0]).upper()
+        if strategy not in BATCH_STRATEGIES:
+            raise SettingsError("%s=%r is not one of %s" % (BATCH_STRATEGY, strategy, ", ".join(BATCH_STRATEGIES)))
+        return cls(
+            port=_integer(env, BIND_TO_PORT, DEFAULT_PORT, low=1, high=MAX_PORT),
+            workers=workers,
+            timeout_seconds=timeout,
+            max_payload_mb=_integer(env, MAX_PAYLOAD_IN_MB, DEFAULT_MAX_PAYLOAD_IN_MB, low=1, high=1024),
+            program=program,
+            program_given=bool(env.get(PROGRAM)),
+            multi_model=env.get(MULTI_MODEL, "false").strip().lower() == "true",
+            default_accept=accept,
+            batch_strategy=strategy,
+            max_concurrent_transforms=_integer(env, MAX_CONCURRENT_TRANSFORMS, workers, low=1),
+            vmargs=env.get(MODEL_SERVER_VMARGS) or DEFAULT_VMARGS,
+        )
+
+    def toolkit_environment(self, plugin_jar):
+        """The environment sagemaker-inference's start_model_server reads to write MMS's config,
+        and MMS's own overrides (MMS_*, read because the toolkit's config sets enable_envvars_config)."""
+        vmargs = " ".join([
+            self.vmargs,
+            "-javaagent:%s" % plugin_jar,
+            "-Dmnist.max_concurrent_transforms=%d" % self.max_concurrent_transforms,
+            "-Dmnist.batch_strategy=%s" % self.batch_strategy,
+            "-Dmnist.max_payload_in_mb=%d" % self.max_payload_mb,
+        ])
+        # MMS refuses oversized bodies itself with an empty 413. It gets twice the limit, so that a
+        # request just over it reaches the handler, which answers a 413 that explains the limit.
+        transport_limit = str(2 * self.max_payload_bytes)
+        return {
+            BIND_TO_PORT: str(self.port),
+            MODEL_SERVER_WORKERS: str(self.workers),
+            # The toolkit writes this to MMS's default_response_timeout, read in minutes; the
+            # seconds setting below takes precedence in MMS, this one only keeps the file coherent.
+            MODEL_SERVER_TIMEOUT: str(math.ceil(self.timeout_seconds / 60)),
+            MODEL_SERVER_TIMEOUT_SECONDS: str(self.timeout_seconds),
+            MAX_PAYLOAD_IN_MB: str(self.max_payload_mb),
+            MODEL_SERVER_VMARGS: vmargs,
+            "MMS_MAX_REQUEST_SIZE": transport_limit,
+            "MMS_MAX_RESPONSE_SIZE": transport_limit,
+        }
+
+
+def default_workers():
+    """MMS's own default: one worker per CPU the container may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _integer(env, name, default, low=None, high=None):
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError("%s=%r is not a whole number" % (name, raw)) from None
+    if low is not None and value < low or high is not None and value > high:
+        bounds = "at least %d" % low if high is None else "between %d and %d" % (low, high)
+        raise SettingsError("%s=%r must be %s" % (name, raw, bounds))
+    return value

@@ -1,0 +1,262 @@
+"""mnist.codecs: every input content type decodes real MNIST digits to MNIST's form, every output
+type round-trips, and every malformed request is a ClientError with the right status."""
+import gzip
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import support
+from mnist import codecs
+from mnist.errors import ClientError
+from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture
+
+pytestmark = pytest.mark.unit
+
+IMAGES, LABELS = support.mnist("t10k")
+DIGITS = IMAGES[:5]
+EXPECTED = DIGITS.astype(np.float32) / 255
+
+
+def _close(decoded, expected=EXPECTED):
+    assert decoded.dtype == np.float32
+    assert decoded.shape == expected.shape
+    np.testing.assert_allclose(decoded, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", json_body(DIGITS)),
+    ("application/json", json.dumps(DIGITS.reshape(5, 784).tolist())),
+    ("application/json", json.dumps({"instances": DIGITS.tolist()})),
+    ("application/json; charset=utf-8", json_body(DIGITS)),
+    ("application/json", json.dumps((DIGITS / 255.0).tolist())),
+    ("text/csv", csv_body(DIGITS)),
+    ("text/csv", csv_body(DIGITS).replace("\n", "\r\n") + "\n\n"),
+    ("application/jsonlines", jsonlines_body(DIGITS)),
+    ("application/jsonlines", "".join(json.dumps(d.tolist()) + "\n" for d in DIGITS)),
+    ("application/x-jsonlines", jsonlines_body(DIGITS)),
+    ("application/x-npy", npy_body(DIGITS)),
+    ("application/x-npy", npy_body(DIGITS.reshape(5, 784).astype(np.float64))),
+    ("application/x-npy", npy_body(DIGITS[:, None].astype(">f4") / 255)),
+    ("application/x-npy", npy_body(np.asfortranarray(DIGITS.astype(np.int32)))),
+    ("application/octet-stream", npy_body(DIGITS)),
+    (None, json_body(DIGITS)),
+])
+def test_batches_of_digits_decode_to_mnist_form(content_type, body):
+    _close(codecs.decode(body, content_type))
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", json_body(DIGITS[0])),
+    ("application/json", json.dumps(DIGITS[0].reshape(-1).tolist())),
+    ("text/csv", csv_body(DIGITS[:1]).strip()),
+    ("application/x-npy", npy_body(DIGITS[0])),
+    ("application/x-npy", npy_body(DIGITS[0].reshape(-1))),
+])
+def test_one_digit_decodes_to_a_batch_of_one(content_type, body):
+    _close(codecs.decode(body, content_type), EXPECTED[:1])
+
+
+def test_bytes_bytearray_and_str_bodies_decode_alike():
+    body = json_body(DIGITS)
+    for variant in (body, body.encode(), bytearray(body.encode())):
+        _close(codecs.decode(variant, "application/json"))
+
+
+def test_each_image_is_scaled_on_its_own():
+    # One image sent in 0-255, one in 0-1: both come out in 0-1.
+    mixed = np.stack([DIGITS[0].astype(np.float64), DIGITS[1] / 255.0])
+    _close(codecs.decode(json_body(mixed), "application/json"), EXPECTED[:2])
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/x-image", "image/jpg", None])
+def test_pictures_decode_to_one_28x28_digit(content_type):
+    fmt = "PNG" if content_type in ("image/png", None) else "JPEG"
+    decoded = codecs.decode(picture(DIGITS[0], fmt=fmt), content_type)
+    assert decoded.shape == (1, 28, 28) and decoded.dtype == np.float32
+    assert 0 <= decoded.min() and decoded.max() == pytest.approx(1.0)
+
+
+def _status(body, content_type):
+    with pytest.raises(ClientError) as caught:
+        codecs.decode(body, content_type)
+    error = caught.value
+    document = json.loads(error.body())
+    assert document["message"] and document["accepted"]
+    return error.status_code, error.message
+
+
+BAD_INPUTS = [
+    # (case, body, content type, status, words the message must contain)
+    ("empty body", b"", "application/json", 400, "empty"),
+    ("whitespace only", b"  \n ", "text/csv", 400, "empty"),
+    ("empty, no content type", b"", None, 400, "empty"),
+    ("bad JSON", b'{"instances": [1, 2', "application/json", 400, "not valid JSON"),
+    ("JSON not UTF-8", b'[\xff\xfe]', "application/json", 400, "not valid JSON"),
+    ("JSON object without instances", json.dumps({"data": [1]}), "application/json", 400, "instances"),
+    ("empty list", b"[]", "application/json", 400, "no images"),
+    ("empty instances", json.dumps({"instances": []}), "application/json", 400, "no images"),
+    ("a single number", b"7", "application/json", 400, "shape"),
+    ("wrong shape", json.dumps(np.zeros((27, 28)).tolist()), "application/json", 400, "shape"),
+    ("wrong flat length", json.dumps([0] * 783), "application/json", 400, "shape"),
+    ("ragged list", json.dumps([[0] * 784, [0] * 700]), "application/json", 400, "regular array"),
+    ("strings", json.dumps([["a"] * 784]), "application/json", 400, "strings"),
+    ("booleans", json.dumps([[True] * 784]), "application/json", 400, "true/false"),
+    ("nulls", json.dumps([[None] * 784]), "application/json", 400, "nulls"),
+    ("NaN", "[" + ",".join(["NaN"] + ["0"] * 783) + "]", "application/json", 400, "NaN"),
+    ("infinity", "[" + ",".join(["1e999"] + ["0"] * 783) + "]", "application/json", 400, "NaN or infinity"),
+    ("negative pixels", json.dumps([-1] + [0] * 783), "application/json", 400, "0-255"),
+    ("pixels above 255", json.dumps([256] + [0] * 783), "application/json", 400, "0-255"),
+    ("deep nesting", b"[" * 100000 + b"]" * 100000, "application/json", 400, "JSON"),
+    ("CSV row too short", ",".join(["0"] * 783), "text/csv", 400, "784"),
+    ("CSV ragged rows", ",".join(["0"] * 784) + "\n" + ",".join(["0"] * 780), "text/csv", 400, "row 2"),
+    ("CSV words", ",".join(["x"] * 784), "text/csv", 400, "not a number"),
+    ("CSV NaN", ",".join(["nan"] * 784), "text/csv", 400, "NaN"),
+    ("CSV not UTF-8", b"\xff" * 10, "text/csv", 400, "UTF-8"),
+    ("JSON lines bad line", "[0]\n{oops\n", "application/jsonlines", 400, "line 2"),
+    ("JSON lines wrong width", json.dumps([0] * 10) + "\n", "application/jsonlines", 400, "one image"),
+    ("JSON lines one flat line of numbers", ",".join(["0"] * 784) + "\n", "application/jsonlines", 400, "line"),
+    ("npy of objects", None, "application/x-npy", 400, "objects"),
+    ("plain pickle", pickle.dumps(np.zeros((28, 28))), "application/x-npy", 400, ".npy"),
+    ("npz archive", None, "application/x-npy", 400, ".npy"),
+    ("npy of strings", npy_body(np.array([["a"] * 784])), "application/x-npy", 400, "dtype"),
+    ("npy of booleans", npy_body(np.zeros((28, 28), dtype=bool)), "application/x-npy", 400, "dtype"),
+    ("npy of complex", npy_body(np.zeros((28, 28), dtype=complex)), "application/x-npy", 400, "dtype"),
+    ("npy wrong shape", npy_body(np.zeros((3, 3))), "application/x-npy", 400, "shape"),
+    ("npy truncated", npy_body(np.zeros((2, 28, 28)))[:-10], "application/x-npy", 400, "bytes of data"),
+    ("npy header claims a huge array", None, "application/x-npy", 400, "bytes of data"),
+    ("npy NaN", npy_body(np.full((28, 28), np.nan)), "application/x-npy", 400, "NaN"),
+    ("corrupt PNG", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png", 400, "could not be decoded"),
+    ("truncated JPEG", None, "image/jpeg", 400, "could not be decoded"),
+    ("text sent as an image", b"hello", "image/png", 400, "could not be decoded"),
+    ("decompression bomb", None, "image/png", 400, "megapixels"),
+    ("decompression bomb past Pillow's own limit", None, "image/png", 400, "megapixels"),
+    ("blank picture", None, "image/png", 400, "blank"),
+    ("unsupported content type", b"<digits/>", "application/xml", 415, "not supported"),
+    ("unrecognisable octet-stream", b"hello", "application/octet-stream", 415, "Content-Type"),
+]
+
+
+def png_claiming(width, height):
+    """A tiny PNG file whose header claims width x height pixels (1 bit each): a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
+
+
+def _bad_bodies():
+    from PIL import Image
+
+    objects = io.BytesIO()
+    np.save(objects, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    archive = io.BytesIO()
+    np.savez(archive, x=np.zeros((28, 28)))
+    huge = io.BytesIO()
+    np.lib.format.write_array_header_1_0(huge, {"descr": "|u1", "fortran_order": False, "shape": (10**11, 784)})
+    huge.write(bytes(784))
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 64), (240, 240, 240)).save(blank, "PNG")
+    return {
+        "npy of objects": objects.getvalue(),
+        "npz archive": archive.getvalue(),
+        "npy header claims a huge array": huge.getvalue(),
+        "truncated JPEG": picture(DIGITS[0], fmt="JPEG")[:300],
+        "decompression bomb": png_claiming(8000, 8000),
+        "decompression bomb past Pillow's own limit": png_claiming(100000, 100000),
+        "blank picture": blank.getvalue(),
+    }
+
+
+BODIES = _bad_bodies()
+
+
+@pytest.mark.parametrize("case, body, content_type, status, words",
+                         [case for case in BAD_INPUTS if case[3] is not None], ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_inputs_are_client_errors_that_say_why(case, body, content_type, status, words):
+    if body is None:
+        body = BODIES[case]
+    got_status, message = _status(body, content_type)
+    assert got_status == status
+    assert words.lower() in message.lower()
+
+
+
+
+def test_pickled_npy_never_runs_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = io.BytesIO()
+    np.save(payload, np.array([Exploit()], dtype=object), allow_pickle=True)
+    status, _ = _status(payload.getvalue(), "application/x-npy")
+    assert status == 400
+    assert not marker.exists()
+
+
+def test_gzip_is_not_sniffed_as_anything():
+    status, _ = _status(gzip.compress(b"[1, 2]"), None)
+    assert status == 415
+
+
+# --- Outputs
+
+PROBABILITIES = np.random.default_rng(0).dirichlet(np.ones(10), size=4).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", codecs.OUTPUT_TYPES)
+def test_outputs_round_trip(kind):
+    body = codecs.encode(PROBABILITIES, kind)
+    labels, probabilities = codecs.decode_output(body, kind)
+    np.testing.assert_array_equal(labels, PROBABILITIES.argmax(1))
+    np.testing.assert_allclose(probabilities, PROBABILITIES, rtol=1e-5, atol=1e-7)
+
+
+def test_json_output_names_the_digit_and_its_ten_probabilities():
+    document = json.loads(codecs.encode(PROBABILITIES[:1], codecs.JSON))
+    (prediction,) = document["predictions"]
+    assert prediction["label"] == int(PROBABILITIES[0].argmax())
+    assert len(prediction["probabilities"]) == 10
+
+
+@pytest.mark.parametrize("kind", [codecs.CSV, codecs.JSONLINES])
+def test_line_outputs_have_one_line_per_image(kind):
+    # Batch transform joins output lines to input records one to one.
+    assert codecs.encode(PROBABILITIES, kind).decode().count("\n") == len(PROBABILITIES)
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (None, "application/json"),
+    ("", "application/json"),
+    ("*/*", "application/json"),
+    ("text/csv", "text/csv"),
+    ("text/csv; charset=utf-8", "text/csv"),
+    ("application/jsonlines", "application/jsonlines"),
+    ("application/x-jsonlines", "application/jsonlines"),
+    ("application/x-npy", "application/x-npy"),
+    ("text/html, text/csv", "text/csv"),
+    ("application/json;q=0.5, text/csv", "text/csv"),
+    ("text/*", "text/csv"),
+    ("application/*", "application/json"),
+    ("image/png, */*;q=0.1", "application/json"),
+])
+def test_accept_negotiation(accept, expected):
+    assert codecs.negotiate(accept) == expected
+
+
+@pytest.mark.parametrize("accept", ["text/html", "image/png", "application/xml, text/plain", "text/csv;q=0"])
+def test_unsupported_accept_is_406(accept):
+    with pytest.raises(ClientError) as caught:
+        codecs.negotiate(accept)
+    assert caught.value.status_code == 406
+    assert json.loads(caught.value.body())["accepted"]["accept"] == list(codecs.OUTPUT_TYPES)

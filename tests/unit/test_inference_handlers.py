@@ -1,0 +1,265 @@
+"""The handler service in-process, driven as an MMS worker drives it (MMS's own Context and
+RequestProcessor): every content type and accept on real test digits, every bad input, a model's
+own code/inference.py, and the same artifact under sagemaker-inference's own transformer (what
+AWS's PyTorch inference containers run)."""
+import io
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from mnist import codecs
+from serving_fixtures import (InProcessService, clean_imports, csv_body, json_body, jsonlines_body,  # noqa: F401
+                              npy_body, picture, trained_model)
+from test_codecs import BODIES, png_claiming
+
+pytestmark = pytest.mark.unit
+
+SAMPLE = slice(0, 32)
+
+
+@pytest.fixture(scope="module")
+def service(trained_model):  # noqa: F811
+    return InProcessService(trained_model.model_dir)
+
+
+def _predicted(status, content_type, body):
+    assert status == 200, body
+    return codecs.decode_output(body, content_type)
+
+
+@pytest.mark.parametrize("content_type, make_body", [
+    ("application/json", json_body),
+    ("application/json", lambda images: json.dumps({"instances": images.tolist()})),
+    ("text/csv", csv_body),
+    ("application/jsonlines", jsonlines_body),
+    ("application/x-npy", npy_body),
+])
+@pytest.mark.parametrize("accept", [None, "*/*", *codecs.OUTPUT_TYPES])
+def test_batches_are_predicted_as_the_model_predicts(service, trained_model, content_type, make_body, accept):  # noqa: F811
+    images = trained_model.images[SAMPLE]
+    status, kind, body = service.invoke(make_body(images), content_type, accept)
+    assert kind == (accept if accept in codecs.OUTPUT_TYPES else "application/json")
+    labels, probabilities = _predicted(status, kind, body)
+    np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
+    np.testing.assert_allclose(probabilities, trained_model.probabilities[SAMPLE], atol=1e-4)
+    assert (labels == trained_model.labels[SAMPLE]).mean() > 0.8
+
+
+@pytest.mark.parametrize("content_type, fmt", [("image/png", "PNG"), ("image/jpeg", "JPEG"),
+                                               ("application/x-image", "PNG")])
+def test_pictures_of_digits_are_recognised(service, trained_model, content_type, fmt):  # noqa: F811
+    hits = 0
+    chosen = trained_model.correct[:10]
+    for index in chosen:
+        body = picture(trained_model.images[index], size=(150, 110), ink=(60, 20, 90), paper=(245, 240, 230), fmt=fmt)
+        labels, _ = _predicted(*service.invoke(body, content_type))
+        hits += int(labels[0] == trained_model.labels[index])
+    assert hits >= 9
+
+
+def test_default_accept_comes_from_the_environment(trained_model, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv")
+    service = InProcessService(trained_model.model_dir)
+    status, kind, body = service.invoke(json_body(trained_model.images[:2]), "application/json")
+    assert (status, kind) == (200, "text/csv")
+    assert body.decode().count("\n") == 2
+
+
+def test_an_artifact_without_code_is_served_by_the_built_in_handlers(trained_model, tmp_path):  # noqa: F811
+    bare = trained_model.copy_to(tmp_path / "bare", with_code=False)
+    service = InProcessService(bare)
+    labels, _ = _predicted(*service.invoke(json_body(trained_model.images[SAMPLE]), "application/json"))
+    np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
+
+
+def _pickled_npy():
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([Payload()], dtype=object), allow_pickle=True)
+    return buffer.getvalue()
+
+
+BAD_REQUESTS = [
+    # (case, body, content type, accept, status)
+    ("empty body", b"", "application/json", None, 400),
+    ("bad JSON", b"[[1, 2,", "application/json", None, 400),
+    ("wrong shape", json.dumps([[0] * 10] * 10), "application/json", None, 400),
+    ("wrong dtype", json.dumps([["zero"] * 784]), "application/json", None, 400),
+    ("NaN", "[" + ",".join(["NaN"] * 784) + "]", "application/json", None, 400),
+    ("CSV short row", "1,2,3\n", "text/csv", None, 400),
+    ("unsupported content type", b"<x/>", "application/xml", None, 415),
+    ("unsupported accept", json.dumps([0] * 784), "application/json", "text/html", 406),
+    ("corrupt image", b"\x89PNG\r\n\x1a\n garbage", "image/png", None, 400),
+    ("decompression bomb", png_claiming(100000, 100000), "image/png", None, 400),
+    ("pickled npy", _pickled_npy(), "application/x-npy", None, 400),
+    ("npz instead of npy", BODIES["npz archive"], "application/x-npy", None, 400),
+    ("truncated JPEG", BODIES["truncated JPEG"], "image/jpeg", None, 400),
+]
+
+
+@pytest.mark.parametrize("case, body, content_type, accept, status", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_requests_get_a_4xx_json_answer_and_the_next_request_is_served(
+        service, trained_model, capfd, case, body, content_type, accept, status):  # noqa: F811
+    got_status, kind, answer = service.invoke(body, content_type, accept)
+    assert got_status == status
+    assert kind == "application/json"
+    document = json.loads(answer)
+    assert document["message"] and document["accepted"] and document["error"]
+    assert "this must never run" not in capfd.readouterr().out
+    labels, _ = _predicted(*service.invoke(json_body(trained_model.images[:3]), "application/json"))
+    np.testing.assert_array_equal(labels, trained_model.predicted[:3])
+
+
+def test_a_payload_over_the_limit_is_413_with_the_limit_named(trained_model, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("SAGEMAKER_MAX_PAYLOAD_IN_MB", "1")
+    service = InProcessService(trained_model.model_dir)
+    big = csv_body(np.repeat(trained_model.images[:1], 600, axis=0))
+    assert len(big) > 2**20
+    status, kind, answer = service.invoke(big, "text/csv")
+    assert (status, kind) == (413, "application/json")
+    assert "1 MB" in json.loads(answer)["message"]
+    assert service.invoke(csv_body(trained_model.images[:300]), "text/csv")[0] == 200
+
+
+# --- A model's own code
+
+def _with_code(trained_model, tmp_path, source, name="inference.py", extra=None):  # noqa: F811
+    model_dir = trained_model.copy_to(tmp_path / "model")
+    code = model_dir / "code"
+    (code / name).write_text(textwrap.dedent(source))
+    for filename, text in (extra or {}).items():
+        (code / filename).write_text(textwrap.dedent(text))
+    return model_dir
+
+
+def test_the_trainers_code_inference_py_is_the_one_loaded(trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from mnist.inference import input_fn, model_fn, predict_fn
+        import json
+        def output_fn(prediction, accept):
+            return json.dumps({"digits": prediction.argmax(1).tolist()}), "application/json"
+    """)
+    service = InProcessService(model_dir)
+    status, kind, body = service.invoke(json_body(trained_model.images[SAMPLE]), "application/json")
+    assert status == 200
+    assert json.loads(body)["digits"] == trained_model.predicted[SAMPLE].tolist()
+
+
+def test_user_input_fn_gets_text_for_json_and_predict_fn_gets_the_context(trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        import json
+        import numpy as np
+        import torch
+        from mnist.inference import predict_fn as default_predict
+
+        def input_fn(request_body, request_content_type):
+            assert isinstance(request_body, str), type(request_body)
+            pixels = np.asarray(json.loads(request_body)["pixels"], dtype=np.float32) / 255
+            return torch.from_numpy(pixels).reshape(-1, 1, 28, 28)
+
+        def predict_fn(input_data, model, context):
+            assert context.model_name == "model"
+            return default_predict(input_data, model)
+    """)
+    service = InProcessService(model_dir)
+    body = json.dumps({"pixels": trained_model.images[:4].tolist()})
+    labels, _ = _predicted(*service.invoke(body, "application/json"))
+    np.testing.assert_array_equal(labels, trained_model.predicted[:4])
+
+
+def test_transform_fn_alone_replaces_decode_predict_encode(trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from mnist import inference
+        def transform_fn(model, request_body, content_type, accept):
+            probabilities = inference.predict_fn(inference.input_fn(request_body, content_type), model)
+            return "%d\\n" % probabilities.argmax(1)[0], "text/plain"
+    """)
+    service = InProcessService(model_dir)
+    index = int(trained_model.correct[0])
+    status, kind, body = service.invoke(npy_body(trained_model.images[index]), "application/x-npy")
+    assert (status, kind, body) == (200, "text/plain", b"%d\n" % trained_model.labels[index])
+
+
+def test_a_program_named_by_sagemaker_program_and_its_neighbours(trained_model, tmp_path, monkeypatch,
+                                                                  clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from helpers import SCALE
+        from mnist.inference import model_fn, input_fn, predict_fn
+        def output_fn(prediction, accept):
+            return b"%d" % round(prediction.sum() * SCALE), "text/plain"
+    """, name="serve_digits.py", extra={"helpers.py": "SCALE = 100\n"})
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "serve_digits.py")
+    service = InProcessService(model_dir)
+    assert service.invoke(json_body(trained_model.images[:3]), "application/json")[2] == b"300"
+
+
+def test_errors_raised_by_user_code_keep_their_status_or_are_500(trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from sagemaker_inference.errors import BaseInferenceToolkitError
+        from mnist.inference import model_fn, input_fn, output_fn, predict_fn as default_predict
+        def predict_fn(input_data, model):
+            if len(input_data) == 2:
+                raise BaseInferenceToolkitError(422, "two is not allowed", "Unprocessable Entity")
+            if len(input_data) == 3:
+                raise RuntimeError("three breaks the model")
+            return default_predict(input_data, model)
+    """)
+    service = InProcessService(model_dir)
+    status, kind, body = service.invoke(json_body(trained_model.images[:2]), "application/json")
+    assert (status, kind, json.loads(body)["message"]) == (422, "application/json", "two is not allowed")
+    status, kind, body = service.invoke(json_body(trained_model.images[:3]), "application/json")
+    assert (status, kind) == (500, "application/json") and "three breaks" in json.loads(body)["message"]
+    assert service.invoke(json_body(trained_model.images[:1]), "application/json")[0] == 200
+
+
+@pytest.mark.parametrize("source, program, error", [
+    ("def transform_fn(model, body, content_type, accept): pass\ndef input_fn(body, content_type): pass\n",
+     "inference.py", "transform_fn"),
+    ("def input_fn(body): pass\n", "inference.py", "input_fn must take"),
+    ("", "missing.py", "SAGEMAKER_PROGRAM names missing.py"),
+    ("import no_such_module_anywhere\n", "inference.py", "no_such_module_anywhere"),
+])
+def test_user_code_that_cannot_work_fails_the_load(trained_model, tmp_path, clean_imports, source, program, error):  # noqa: F811
+    from mnist_container.handler_service import load_functions
+
+    model_dir = _with_code(trained_model, tmp_path, source)
+    with pytest.raises(Exception) as caught:
+        load_functions(str(model_dir), program, program_given=program != "inference.py")
+    assert error in str(caught.value)
+
+
+# --- The same artifact under sagemaker-inference's own transformer (AWS's PyTorch containers)
+
+def test_the_artifact_runs_under_the_stock_toolkit(trained_model, monkeypatch, clean_imports):  # noqa: F811
+    import sys
+
+    from mms.context import Context, RequestProcessor
+    from sagemaker_inference.transformer import Transformer
+
+    # What those containers do: model_dir/code first on the path, code/inference.py as the module.
+    sys.path.insert(0, str(trained_model.model_dir / "code"))
+    sys.modules.pop("inference", None)
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    transformer = Transformer()
+    context = Context("model", str(trained_model.model_dir), None, 1, None, "1.1.11")
+
+    def invoke(body, content_type, accept="application/json"):
+        context.request_processor = [RequestProcessor({"Content-Type": content_type, "Accept": accept})]
+        (answer,) = transformer.transform([{"body": bytearray(body if isinstance(body, bytes) else body.encode())}],
+                                          context)
+        processor = context.request_processor[0]
+        return processor.get_response_status_code(), answer
+
+    status, answer = invoke(json_body(trained_model.images[SAMPLE]), "application/json")
+    labels, _ = codecs.decode_output(answer, "application/json")
+    assert status == 200
+    np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
+    assert invoke(b"[1, 2", "application/json")[0] == 400
+    assert invoke(b"<x/>", "application/xml")[0] == 415
+    assert invoke(json_body(trained_model.images[:1]), "application/json", "text/html")[0] == 406
+    assert invoke(_pickled_npy(), "application/x-npy")[0] == 400
