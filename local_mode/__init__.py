@@ -1,0 +1,1 @@
+"""SageMaker local mode on the project's images: the whole workflow on one machine, offline."""

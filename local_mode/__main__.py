@@ -1,0 +1,5 @@
+import sys
+
+from local_mode.flow import main
+
+sys.exit(main())
