@@ -138,6 +138,19 @@ def picture(digit, size=(90, 120), ink=(20, 30, 120), paper=(235, 225, 200), fmt
     return buffer.getvalue()
 
 
+def png_claiming(width, height):
+    """A tiny PNG file whose header claims width x height pixels (1 bit each): a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
+
+
 # --- A model server on the host
 
 @pytest.fixture(scope="session")
@@ -210,8 +223,12 @@ class ModelServer:
         config.write_text(self._config(toolkit_env))
         tmp = self.workdir / "tmp"
         tmp.mkdir(exist_ok=True)
+        # start_model_server puts the model's code/ first on the workers' path, as here.
+        python_path = [str(CODE), str(CONTAINER)]
+        if not self.settings.multi_model:
+            python_path.insert(0, os.path.join(self.model_dir, "code"))
         env = {**os.environ, **self.env, **toolkit_env,
-               "PYTHONPATH": os.pathsep.join([str(CODE), str(CONTAINER)]),
+               "PYTHONPATH": os.pathsep.join(python_path),
                # MMS keeps its pid file and worker sockets here; one folder per server.
                "TEMP": str(tmp), "TMPDIR": str(tmp),
                "LOG_LOCATION": str(self.workdir / "logs"), "METRICS_LOCATION": str(self.workdir / "logs")}

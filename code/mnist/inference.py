@@ -18,9 +18,20 @@ from mnist import codecs
 from mnist import model as mnist_model
 
 
+class ModelLoadError(RuntimeError):
+    """The model directory does not hold a model this code can load."""
+
+
 def model_fn(model_dir):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = prepare_for_inference(mnist_model.load(model_dir, device))
+    try:
+        net = mnist_model.load(model_dir, device)
+    except Exception as e:
+        raise ModelLoadError(
+            "cannot load the model in %s: it must hold %s and %s as mnist.model.save writes them "
+            "(SageMaker unpacks model.tar.gz there); %s: %s"
+            % (model_dir, mnist_model.WEIGHTS_FILE, mnist_model.CONFIG_FILE, type(e).__name__, e)) from e
+    model = prepare_for_inference(net)
     # One pass now, so the first request does not pay for oneDNN's kernel selection and a /ping
     # that says healthy means a model that has already answered.
     with torch.inference_mode():

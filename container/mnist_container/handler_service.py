@@ -65,8 +65,8 @@ class HandlerService:
             self._functions, self._takes_context = load_functions(model_dir, self._settings.program,
                                                                   self._settings.program_given)
             self._model = self._call("model_fn", context, model_dir)
-        except BaseException:
-            _give_up(model_dir, traceback.format_exc())
+        except BaseException as error:
+            _give_up(model_dir, error, traceback.format_exc())
 
     def handle(self, data, context):
         if data is None:
@@ -173,10 +173,12 @@ def _check_signature(name, function):
     return takes_context
 
 
-def _give_up(model_dir, trace):
+def _give_up(model_dir, error, trace):
     """A worker whose model failed to load must not stay up: MMS would count it as holding the
     model. Log why, tell `serve` (an endpoint's only model: the container must stop), and exit."""
-    logger.error("the model in %s failed to load; this worker stops.\n%s", model_dir, trace)
+    # The reason last, on one line: it is what a reader of the endpoint's log looks for.
+    logger.error("%sthe model in %s failed to load: %s: %s", trace, model_dir, type(error).__name__,
+                 _one_line(str(error)))
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     serve_pid = os.environ.get(SERVE_PID_ENV)

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 
 import psutil
 
@@ -28,7 +29,10 @@ MMS_MAIN_CLASS = "com.amazonaws.ml.mms.ModelServer"
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(name)s - %(message)s")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s - %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         settings = settings_module.Settings.from_env()
     except settings_module.SettingsError as e:
@@ -42,6 +46,8 @@ def main():
                 "multiple models" if settings.multi_model else "one model", settings.port, settings.workers,
                 settings.timeout_seconds, settings.max_payload_mb)
     # Imported here: the toolkit reads SAGEMAKER_MULTI_MODEL and the model paths when imported.
+    # It imports pkg_resources, which warns on every start; setuptools is pinned below 81 for it.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     from sagemaker_inference import model_server
 
     model_server.start_model_server(handler_service=HANDLER_SERVICE)

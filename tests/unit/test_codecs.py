@@ -11,7 +11,7 @@ import pytest
 import support
 from mnist import codecs
 from mnist.errors import ClientError
-from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture
+from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming
 
 pytestmark = pytest.mark.unit
 
@@ -137,19 +137,6 @@ BAD_INPUTS = [
     ("unsupported content type", b"<digits/>", "application/xml", 415, "not supported"),
     ("unrecognisable octet-stream", b"hello", "application/octet-stream", 415, "Content-Type"),
 ]
-
-
-def png_claiming(width, height):
-    """A tiny PNG file whose header claims width x height pixels (1 bit each): a decompression bomb."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + chunk(b"IEND", b""))
 
 
 def _bad_bodies():

@@ -11,8 +11,7 @@ import pytest
 
 from mnist import codecs
 from serving_fixtures import (InProcessService, clean_imports, csv_body, json_body, jsonlines_body,  # noqa: F401
-                              npy_body, picture, trained_model)
-from test_codecs import BODIES, png_claiming
+                              npy_body, picture, png_claiming, trained_model)
 
 pytestmark = pytest.mark.unit
 
@@ -97,8 +96,8 @@ BAD_REQUESTS = [
     ("corrupt image", b"\x89PNG\r\n\x1a\n garbage", "image/png", None, 400),
     ("decompression bomb", png_claiming(100000, 100000), "image/png", None, 400),
     ("pickled npy", _pickled_npy(), "application/x-npy", None, 400),
-    ("npz instead of npy", BODIES["npz archive"], "application/x-npy", None, 400),
-    ("truncated JPEG", BODIES["truncated JPEG"], "image/jpeg", None, 400),
+    ("npz instead of npy", b"PK\x03\x04" + bytes(60), "application/x-npy", None, 400),
+    ("truncated JPEG", picture(np.eye(28, dtype=np.uint8) * 255, fmt="JPEG")[:200], "image/jpeg", None, 400),
 ]
 
 
