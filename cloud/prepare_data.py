@@ -1,0 +1,84 @@
+"""Puts MNIST in S3 for training, tuning and batch transform.
+
+    python -m cloud.prepare_data --bucket BUCKET [--prefix mnist-pytorch] [--data-dir DIR]
+
+Takes the four MNIST files from --data-dir, downloading from a public mirror whichever are
+missing there (each checked against its md5), and uploads:
+    s3://BUCKET/PREFIX/data/training/   the two training files (the `training` channel)
+    s3://BUCKET/PREFIX/data/test/       the two test files (the `test` channel)
+    s3://BUCKET/PREFIX/data/transform/mnist-test.csv
+                                        the 10,000 test digits, one per line (batch transform input)
+"""
+import pathlib
+import sys
+
+from cloud import common, mnist_files
+
+TRANSFORM_INPUT_NAME = "mnist-test.csv"
+DEFAULT_DATA_DIR = pathlib.Path(".local_mode") / "mnist"
+
+
+def transform_csv(data_dir):
+    """The test digits as CSV bytes: one digit per line, 784 pixel values 0-255."""
+    images, _ = mnist_files.test_split(data_dir)
+    return "".join(mnist_files.csv_lines(images)).encode("ascii")
+
+
+def upload(s3, data_dir, bucket, prefix, log=print):
+    """Uploads the channels and the transform input; returns their S3 URIs."""
+    data_dir = pathlib.Path(data_dir)
+    uris = {}
+    for channel, folder, names in (
+        ("training", common.DATA_TRAINING, mnist_files.TRAIN_FILES),
+        ("test", common.DATA_TEST, mnist_files.TEST_FILES),
+    ):
+        for name in names:
+            bucket_, key = common.parse_s3_uri(common.s3_uri(bucket, prefix, folder, name))
+            # One PutObject per file: the largest is 10 MB, far below the 5 GB limit of a
+            # single upload, and the MD5 lets S3 reject a corrupted transfer.
+            with open(data_dir / name, "rb") as f:
+                s3.put_object(Bucket=bucket_, Key=key, Body=f, ContentMD5=_b64_md5(data_dir / name))
+            log("uploaded s3://%s/%s" % (bucket_, key))
+        uris[channel] = common.s3_uri(bucket, prefix, folder) + "/"
+    body = transform_csv(data_dir)
+    bucket_, key = common.parse_s3_uri(common.s3_uri(bucket, prefix, common.DATA_TRANSFORM, TRANSFORM_INPUT_NAME))
+    s3.put_object(Bucket=bucket_, Key=key, Body=body, ContentType="text/csv")
+    log("uploaded s3://%s/%s (%d digits)" % (bucket_, key, body.count(b"\n")))
+    uris["transform"] = common.s3_uri(bucket, prefix, common.DATA_TRANSFORM) + "/"
+    return uris
+
+
+def _b64_md5(path):
+    import base64
+
+    return base64.b64encode(bytes.fromhex(mnist_files.md5(path))).decode("ascii")
+
+
+def run(boto, args, log=print):
+    data_dir = mnist_files.ensure(args.data_dir, log=log)
+    uris = upload(boto.client("s3"), data_dir, args.bucket, args.prefix, log=log)
+    state = common.State(args.state)
+    state.set(bucket=args.bucket, prefix=args.prefix, region=boto.region_name, data=uris,
+              data_dir=str(pathlib.Path(data_dir).resolve()))
+    return uris
+
+
+def parse_args(argv=None):
+    p = common.base_parser(__doc__.splitlines()[0])
+    p.add_argument("--bucket", required=True, help="an S3 bucket your SageMaker execution role can read and write")
+    p.add_argument("--prefix", default=common.DEFAULT_PREFIX, help="key prefix (default %(default)s)")
+    p.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR,
+                   help="folder with the MNIST .gz files; missing ones are downloaded into it (default %(default)s)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    uris = run(common.boto_session(args), args)
+    for channel, uri in uris.items():
+        print("%-9s %s" % (channel, uri))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
