@@ -62,6 +62,8 @@ LOCAL_INSTANCE_TYPE = "local"
 # The trainer's per-epoch line: "#metrics epoch=N train_loss=.. test_loss=.. test_accuracy=.. ..".
 METRICS_LINE = re.compile(r"#metrics\s+(.*)")
 METRICS_FILE = "metrics.json"
+# What the training toolkit writes to /opt/ml/output/failure when a job fails.
+FAILURE_FILE = "failure"
 # How much worse the two-host model may be and still count as good as the one-host model:
 # the two runs see the same data in a different order, so they differ by a few test digits.
 DISTRIBUTED_TOLERANCE = 0.003
@@ -214,26 +216,9 @@ class Flow:
     # --- steps ------------------------------------------------------------------------------
     def local_session(self):
         if self.session is None:
-            import boto3
-            from sagemaker.local import LocalSession
-
-            # The session is made inside the offline environment, so boto3 sees the fake region
-            # and keys; the guard refuses any request it would still send.
-            boto_session = self.guard.attach(boto3.Session(region_name=offline.REGION))
-            session = LocalSession(boto_session=boto_session, sagemaker_config=offline.SDK_CONFIG)
             if not self.serving_port:
                 self.serving_port = free_port()
-            session.config = {
-                "local": {
-                    # Mount source_dir as is instead of uploading it to S3.
-                    "local_code": True,
-                    "container_root": str(self.tmp),
-                    "serving_port": self.serving_port,
-                    # Merged into every compose service: marks the containers as this run's.
-                    "container_config": {"labels": {cleanup.RUN_LABEL: self.run_id}},
-                }
-            }
-            self.session = session
+            self.session = make_local_session(self.guard, self.tmp, self.serving_port, self.run_id)
         return self.session
 
     def prepare_data(self):
@@ -255,7 +240,15 @@ class Flow:
 
     def _fit(self, name, estimator, log_path, channels):
         inputs = {channel: "file://%s" % path for channel, path in channels.items()}
-        estimator.fit(inputs, job_name="mnist-%s-%s" % (name, self.run_id), wait=True, logs="None")
+        try:
+            estimator.fit(inputs, job_name="mnist-%s-%s" % (name, self.run_id), wait=True, logs="None")
+        except RuntimeError as e:
+            # Local mode says only that docker-compose failed; the job's own reason is in the
+            # failure file that the training toolkit wrote, which the SDK still collected.
+            reason = failure_reason(self.out / name / "output.tar.gz")
+            if reason:
+                raise StepFailed("training failed: %s" % reason) from e
+            raise
         model_data = estimator.model_data
         self.models[name] = model_data
         metrics = training_metrics(model_data, log_path)
@@ -466,6 +459,72 @@ class Flow:
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         print_summary(summary, self.console)
         return summary
+
+
+def make_local_session(guard, temp_root, serving_port, run_id):
+    """An SDK v2 LocalSession that stays offline and keeps its files and containers findable.
+
+    Call it inside offline.offline_environment(): boto3 then sees the fake region and keys,
+    and the guard refuses any request the session would still send.
+    """
+    import boto3
+    from sagemaker.local import LocalSession
+
+    boto_session = guard.attach(boto3.Session(region_name=offline.REGION))
+    session = LocalSession(boto_session=boto_session, sagemaker_config=offline.SDK_CONFIG)
+    session.config = {
+        "local": {
+            # Mount source_dir as is instead of uploading it to S3.
+            "local_code": True,
+            "container_root": str(temp_root),
+            "serving_port": serving_port,
+            # Merged into every compose service: marks the containers as this run's.
+            "container_config": {"labels": {cleanup.RUN_LABEL: run_id}},
+        }
+    }
+    return session
+
+
+@contextlib.contextmanager
+def local_endpoint(serve_image, model_data, serving_port=0):
+    """A local endpoint of model_data for the duration of the with block, offline.
+
+    Yields (endpoint name, port): SDK local mode serves the container's /invocations on
+    localhost:port. Removes the endpoint, its container and its files afterwards.
+    """
+    from sagemaker.model import Model
+
+    run_id = "endpoint-%s" % secrets.token_hex(4)
+    temp_root = tempfile.mkdtemp(prefix="mnist-local-endpoint-")
+    port = serving_port or free_port()
+    guard = offline.RequestGuard()
+    try:
+        with offline.offline_environment(temp_root), guard, _environ(SAGEMAKER_SUPPRESS_V2_WARNING="1"):
+            session = make_local_session(guard, temp_root, port, run_id)
+            model = Model(image_uri=serve_image, model_data=model_data, role=offline.FAKE_ROLE_ARN,
+                          name="mnist-%s" % run_id, sagemaker_session=session)
+            model.deploy(initial_instance_count=1, instance_type=LOCAL_INSTANCE_TYPE,
+                         endpoint_name="mnist-%s" % run_id, wait=False)
+            try:
+                yield model.endpoint_name, port
+            finally:
+                session.delete_endpoint(model.endpoint_name)
+                session.delete_endpoint_config(model.endpoint_name)
+                model.delete_model()
+    finally:
+        cleanup.remove_containers(run_id, temp_root)
+        cleanup.remove_tree(temp_root, helper_image=serve_image)
+
+
+def failure_reason(output_tar):
+    """The text of the training job's /opt/ml/output/failure file, if the job wrote one."""
+    if not pathlib.Path(output_tar).exists():
+        return None
+    with tarfile.open(output_tar) as tar:
+        for member in tar.getmembers():
+            if os.path.basename(member.name) == FAILURE_FILE and member.isfile():
+                return " ".join(tar.extractfile(member).read().decode("utf-8", "replace").split())[:1000]
+    return None
 
 
 def training_metrics(model_data, log_path):
