@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import traceback
 
 from mnist import inference as default_handlers
@@ -184,10 +185,21 @@ def _give_up(model_dir, error, trace):
     serve_pid = os.environ.get(SERVE_PID_ENV)
     if serve_pid:
         try:
+            # serve stops the server at once, before it has relayed this worker's log; it prints
+            # the reason from this report itself.
+            report = failure_report(serve_pid)
+            with open(report + ".tmp", "w") as f:
+                f.write("%s: %s: %s\n%s" % (model_dir, type(error).__name__, _one_line(str(error)), trace))
+            os.replace(report + ".tmp", report)
             os.kill(int(serve_pid), signal.SIGUSR1)
-        except (ValueError, OSError):
-            logger.error("could not signal serve (pid %s)", serve_pid)
+        except (ValueError, OSError) as e:
+            logger.error("could not tell serve (pid %s) that the model failed to load: %s", serve_pid, e)
     os._exit(1)
+
+
+def failure_report(serve_pid):
+    """Where a worker leaves the reason its model failed to load, for `serve` to print."""
+    return os.path.join(tempfile.gettempdir(), "mnist-serve-%s-load-failure.txt" % serve_pid)
 
 
 def _body(request):

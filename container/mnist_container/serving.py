@@ -54,7 +54,12 @@ def main():
 
 
 def _stop_after_failed_load(signo, frame):
-    logger.error("the model could not be loaded (the reason is logged above); stopping the server")
+    try:
+        with open(handler_service.failure_report(os.getpid())) as f:
+            reason, _, trace = f.read().partition("\n")
+    except OSError:
+        reason, trace = "the reason is in the worker's log above", ""
+    logger.error("the model failed to load; stopping the server.\n%sthe model in %s", trace, reason)
     _stop_model_server()
     # Exit from the handler itself: the toolkit may be inside a retry loop that would swallow an
     # exception raised here.

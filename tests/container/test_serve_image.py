@@ -1,0 +1,256 @@
+"""The inference image under a real Docker engine, run as SageMaker runs it (`docker run IMAGE serve`
+with the model at /opt/ml/model, or models under /opt/ml/models): one model, batch transform,
+multi-model endpoints, a model's own code and requirements, a model that cannot load, the port
+setting, the serving user and `docker stop`. Predictions are checked on real MNIST test digits."""
+import contextlib
+import json
+import os
+import stat
+import textwrap
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import requests
+
+from images import SERVE_IMAGE, docker, free_port, wait_for
+from mnist import codecs
+from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, trained_model  # noqa: F401
+
+pytestmark = pytest.mark.container
+
+STARTUP_TIMEOUT = 180
+
+
+def readable(path):
+    """Opens a host folder to the image's serving user (uid 1000), as an unpacked model.tar.gz is."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, os.stat(root).st_mode | stat.S_IRWXU | stat.S_IROTH | stat.S_IXOTH)
+        for name in files:
+            full = os.path.join(root, name)
+            os.chmod(full, os.stat(full).st_mode | stat.S_IROTH)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IROTH | stat.S_IXOTH)
+    return path
+
+
+class Container:
+    def __init__(self, mounts, env=None, container_port=8080):
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        args = ["run", "-d", "-p", "127.0.0.1:%d:%d" % (self.port, container_port)]
+        for source, target in mounts.items():
+            args += ["-v", "%s:%s:ro" % (source, target)]
+        for key, value in (env or {}).items():
+            args += ["-e", "%s=%s" % (key, value)]
+        self.id = docker(*args, SERVE_IMAGE, "serve").stdout.strip()
+
+    def ping(self):
+        try:
+            return requests.get(self.url + "/ping", timeout=5)
+        except requests.ConnectionError:
+            return None
+
+    def state(self):
+        return json.loads(docker("inspect", "-f", "{{json .State}}", self.id).stdout)
+
+    def wait_healthy(self):
+        def healthy():
+            if not self.state()["Running"]:
+                raise AssertionError("the container exited:\n" + self.logs())
+            response = self.ping()
+            return response is not None and response.status_code == 200
+        wait_for(healthy, STARTUP_TIMEOUT, 0.3, "/ping 200")
+        return self
+
+    def invoke(self, body, content_type, accept=None, path="/invocations", headers=None):
+        all_headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {}), **(headers or {})}
+        return requests.post(self.url + path, data=body, headers=all_headers, timeout=60)
+
+    def logs(self):
+        result = docker("logs", self.id, check=False)
+        return result.stdout + result.stderr
+
+    def remove(self):
+        docker("rm", "-f", self.id, check=False)
+
+
+@contextlib.contextmanager
+def running(mounts, env=None, container_port=8080):
+    container = Container(mounts, env, container_port)
+    try:
+        yield container
+    finally:
+        container.remove()
+
+
+def _labels(response):
+    assert response.status_code == 200, response.text
+    return codecs.decode_output(response.content, response.headers["Content-Type"])[0]
+
+
+# --- One model: the artifact exactly as the trainer writes it
+
+@pytest.fixture(scope="module")
+def endpoint(trained_model, tmp_path_factory):  # noqa: F811
+    model_dir = readable(trained_model.copy_to(tmp_path_factory.mktemp("endpoint") / "model"))
+    with running({model_dir: "/opt/ml/model"}, {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}) as container:
+        container.wait_healthy()
+        yield container
+
+
+def test_endpoint_predicts_real_digits_in_each_format(endpoint, trained_model):  # noqa: F811
+    images = trained_model.images[:20]
+    for body, content_type in [(json_body(images), "application/json"), (csv_body(images), "text/csv"),
+                               (npy_body(images), "application/x-npy")]:
+        for accept in (None, "text/csv", "application/jsonlines"):
+            np.testing.assert_array_equal(_labels(endpoint.invoke(body, content_type, accept)),
+                                          trained_model.predicted[:20])
+    index = int(trained_model.correct[0])
+    drawn = picture(trained_model.images[index], size=(240, 180), fmt="JPEG")
+    assert _labels(endpoint.invoke(drawn, "image/jpeg")).tolist() == [trained_model.labels[index]]
+
+
+def test_endpoint_answers_bad_requests_with_4xx_json(endpoint, trained_model):  # noqa: F811
+    for body, content_type, status in [(b"{", "application/json", 400), (b"x", "text/plain", 415),
+                                       (b"\x89PNG broken", "image/png", 400), (b"", "text/csv", 400)]:
+        response = endpoint.invoke(body, content_type)
+        assert response.status_code == status and response.json()["accepted"]
+    assert endpoint.invoke(json_body(trained_model.images[:1]), "application/json").status_code == 200
+
+
+def test_endpoint_runs_as_the_serving_user(endpoint):
+    assert docker("exec", endpoint.id, "id", "-un").stdout.strip() == "model-server"
+    # Every process of the container: serve, the JVM, the workers.
+    uids = {line.split()[0] for line in docker("top", endpoint.id, "-eo", "uid,pid").stdout.splitlines()[1:]}
+    assert uids == {"1000"}
+
+
+def test_endpoint_ping_is_healthy_json(endpoint):
+    assert endpoint.ping().json() == {"status": "Healthy"}
+
+
+# --- Batch transform: bind-to-port, execution parameters, MultiRecord; an artifact without code
+
+def test_batch_transform_on_another_port(trained_model, tmp_path):  # noqa: F811
+    bare = readable(trained_model.copy_to(tmp_path / "model", with_code=False))
+    env = {"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "3",
+           "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}
+    with running({bare: "/opt/ml/model"}, env, container_port=9090) as container:
+        container.wait_healthy()
+        parameters = requests.get(container.url + "/execution-parameters", timeout=10).json()
+        assert parameters == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2}
+        images = trained_model.images
+        for make_body, content_type in [(csv_body, "text/csv"), (jsonlines_body, "application/jsonlines")]:
+            response = container.invoke(make_body(images), content_type, accept=content_type)
+            assert response.content.decode().count("\n") == len(images)
+            np.testing.assert_array_equal(_labels(response), trained_model.predicted)
+        # `docker stop` sends SIGTERM to serve, which stops the server and exits at once.
+        started = time.monotonic()
+        docker("stop", "-t", "30", container.id)
+        assert time.monotonic() - started < 10
+        assert container.state()["ExitCode"] == 0
+
+
+# --- Multi-model endpoints
+
+CUSTOM_OUTPUT = """
+    import json
+    from mnist.inference import input_fn, model_fn, predict_fn
+    def output_fn(prediction, accept):
+        return json.dumps({"digits": prediction.argmax(1).tolist()}), "application/json"
+"""
+
+
+def test_multi_model_endpoint(trained_model, tmp_path):  # noqa: F811
+    models = tmp_path / "models"
+    trained_model.copy_to(models / "plain" / "model")
+    custom = trained_model.copy_to(models / "custom" / "model", with_code=False)
+    (custom / "code").mkdir()
+    (custom / "code" / "inference.py").write_text(textwrap.dedent(CUSTOM_OUTPUT))
+    readable(models)
+    images = trained_model.images[:10]
+    with running({models: "/opt/ml/models"}, {"SAGEMAKER_MULTI_MODEL": "true"}) as container:
+        container.wait_healthy()
+        models_url = container.url + "/models"
+        for name in ("plain", "custom"):
+            response = requests.post(models_url, json={"model_name": name, "url": "/opt/ml/models/%s/model" % name},
+                                     timeout=180)
+            assert response.status_code == 200, response.text + container.logs()[-3000:]
+        assert requests.post(models_url, json={"model_name": "plain", "url": "/opt/ml/models/plain/model"},
+                             timeout=60).status_code == 409
+        assert {m["modelName"] for m in requests.get(models_url, timeout=10).json()["models"]} == {"plain", "custom"}
+
+        def invoke(name):
+            return container.invoke(json_body(images), "application/json", path="/models/%s/invoke" % name,
+                                    headers={"X-Amzn-SageMaker-Target-Model": name})
+
+        np.testing.assert_array_equal(_labels(invoke("plain")), trained_model.predicted[:10])
+        assert invoke("custom").json() == {"digits": trained_model.predicted[:10].tolist()}
+        assert requests.delete(models_url + "/plain", timeout=60).status_code == 200
+        assert invoke("plain").status_code == 404
+        assert requests.delete(models_url + "/plain", timeout=60).status_code == 404
+        assert invoke("custom").status_code == 200
+
+
+# --- A model's own code, with its requirements installed at start by the serving user
+
+def wheel(directory, name="digit_names", version="1.0"):
+    """A minimal pure-Python wheel, so that requirements.txt installs without any index."""
+    path = directory / ("%s-%s-py3-none-any.whl" % (name, version))
+    info = "%s-%s.dist-info" % (name, version)
+    files = {
+        "%s.py" % name: 'NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]\n',
+        "%s/METADATA" % info: "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name.replace("_", "-"), version),
+        "%s/WHEEL" % info: "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(path, "w") as archive:
+        for filename, text in files.items():
+            archive.writestr(filename, text)
+        archive.writestr("%s/RECORD" % info, "".join("%s,,\n" % f for f in [*files, "%s/RECORD" % info]))
+    return path
+
+
+NAMED_OUTPUT = """
+    from digit_names import NAMES
+    from mnist.inference import input_fn, model_fn, predict_fn, output_fn as default_output
+
+    def output_fn(prediction, accept):
+        if accept == "text/plain":
+            return " ".join(NAMES[i] for i in prediction.argmax(1)), "text/plain"
+        return default_output(prediction, accept)
+"""
+
+
+def test_model_code_and_requirements(trained_model, tmp_path):  # noqa: F811
+    model_dir = trained_model.copy_to(tmp_path / "model")
+    code = model_dir / "code"
+    (code / "named.py").write_text(textwrap.dedent(NAMED_OUTPUT))
+    package = wheel(code)
+    (code / "requirements.txt").write_text("--no-index\n/opt/ml/model/code/%s\n" % package.name)
+    readable(model_dir)
+    with running({model_dir: "/opt/ml/model"}, {"SAGEMAKER_PROGRAM": "named.py"}) as container:
+        container.wait_healthy()
+        chosen = trained_model.correct[:3]
+        response = container.invoke(json_body(trained_model.images[chosen]), "application/json", accept="text/plain")
+        assert response.status_code == 200, response.text
+        names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        assert response.text == " ".join(names[trained_model.labels[i]] for i in chosen)
+        np.testing.assert_array_equal(_labels(container.invoke(json_body(trained_model.images[chosen]),
+                                                               "application/json")), trained_model.labels[chosen])
+        installed = docker("exec", container.id, "ls", "/opt/mnist/site-packages").stdout.split()
+        assert "digit_names.py" in installed
+
+
+# --- A model that cannot load stops the container, with the reason in its log
+
+def test_a_model_that_cannot_load_stops_the_container(trained_model, tmp_path):  # noqa: F811
+    model_dir = trained_model.copy_to(tmp_path / "model")
+    (model_dir / "model.json").write_text('{"width": "not a number"}')
+    readable(model_dir)
+    with running({model_dir: "/opt/ml/model"}) as container:
+        wait_for(lambda: not container.state()["Running"], STARTUP_TIMEOUT, 0.5, "the container to exit")
+        assert container.state()["ExitCode"] == 1
+        logs = container.logs()
+        assert "stopping the server" in logs
+        assert "the model in /opt/ml/model: ModelLoadError: cannot load the model in /opt/ml/model" in logs
