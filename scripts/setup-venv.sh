@@ -31,5 +31,8 @@ make_venv() {  # DIR REQUIREMENTS
     echo "$want" >"$stamp"
 }
 
+# Both are mostly downloads and unpacking: side by side they take as long as the larger one.
+make_venv .venv-sdk3 requirements/sdk3.txt &
+sdk3=$!
 make_venv .venv requirements/dev.txt
-make_venv .venv-sdk3 requirements/sdk3.txt
+wait "$sdk3" || { echo "setup-venv: installing .venv-sdk3 failed" >&2; exit 1; }
