@@ -7,13 +7,18 @@ its input, model, output and checkpoints directories into the real image.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 
-from support import REPO
+import numpy as np
+import torch
+
+from mnist import model as mnist_model
+from support import REPO, mnist, write_idx
 
 CHANNEL_NAMES = ("training", "test", "validation")
 METRIC_LINE = re.compile(r"^#metrics (.*)$", re.MULTILINE)
@@ -60,15 +65,23 @@ class OptMl:
             d.mkdir(parents=True, exist_ok=True)
         for name in channels:
             (self.data / name).mkdir(exist_ok=True)
-        self.write_config(hyperparameters, channels, hosts, current_host or hosts[0])
+        self.hyperparameters, self.channels = hyperparameters, tuple(channels)
+        self.hosts, self.current_host = tuple(hosts), current_host or hosts[0]
+        self.write_config()
 
-    def write_config(self, hyperparameters, channels, hosts, current_host):
-        (self.config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    def write_config(self, hyperparameters=None, channels=None):
+        """(Re)writes input/config as SageMaker does at the start of a job; arguments replace the
+        job's hyperparameters (already encoded) or channel names."""
+        if hyperparameters is not None:
+            self.hyperparameters = hyperparameters
+        if channels is not None:
+            self.channels = tuple(channels)
+        (self.config / "hyperparameters.json").write_text(json.dumps(self.hyperparameters))
         (self.config / "resourceconfig.json").write_text(json.dumps(
-            {"current_host": current_host, "hosts": list(hosts), "network_interface_name": "lo"}))
+            {"current_host": self.current_host, "hosts": list(self.hosts), "network_interface_name": "eth0"}))
         (self.config / "inputdataconfig.json").write_text(json.dumps({
             name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
-            for name in channels}))
+            for name in self.channels}))
 
     def channel(self, name):
         return self.data / name
@@ -119,17 +132,22 @@ def metrics(log):
 
 
 class Running:
-    """The toolkit's `train` running in the background, its log read as it comes, so a test can
-    act at a given point of training (send SIGTERM after an epoch, kill the host...)."""
+    """A training command running in the background (the toolkit's `train`, or `docker run` of the
+    image), its log read as it comes, so a test can act at a given point of training (stop the
+    job after an epoch, lose the instance...)."""
 
-    def __init__(self, opt_ml, extra_env=None):
-        # A session of its own: a test can kill the toolkit and the trainer together, as losing
+    def __init__(self, command, env=None, cwd=None):
+        # A session of its own: a test can kill the command and its children together, as losing
         # the instance would, without touching anything else.
-        self.proc = subprocess.Popen(train_command(), env=toolkit_env(opt_ml, extra_env), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, cwd=opt_ml.root, start_new_session=True)
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     cwd=cwd, start_new_session=True)
         self.lines = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    @classmethod
+    def toolkit(cls, opt_ml, extra_env=None):
+        return cls(train_command(), env=toolkit_env(opt_ml, extra_env), cwd=opt_ml.root)
 
     def _read(self):
         for line in self.proc.stdout:
@@ -163,10 +181,85 @@ class Running:
         return code, time.monotonic() - started, self.log
 
     def kill(self):
-        """SIGKILL to the toolkit and the trainer: the instance is gone."""
+        """SIGKILL to the command and its children: the instance is gone."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=30)
         self._reader.join(timeout=10)
+
+
+def tiny_job(root, subset, hyperparameters=None, encode=sdk2_framework, **kwargs):
+    """An /opt/ml tree for the tiny job, its training channel a copy of `subset` (write_subset's)."""
+    job = OptMl(root, encode(TINY_HYPERPARAMETERS if hyperparameters is None else hyperparameters), **kwargs)
+    shutil.rmtree(job.channel("training"))
+    shutil.copytree(subset, job.channel("training"))
+    return job
+
+
+def saved_model_accuracy(model_dir):
+    """The saved model's accuracy on the tiny job's test digits, computed here, not by the trainer."""
+    net = mnist_model.load(str(model_dir))
+    images, labels = mnist("t10k")
+    x = torch.from_numpy(images[:TINY_TEST].astype(np.float32) / 255).unsqueeze(1)
+    with torch.no_grad():
+        predicted = net(x).argmax(1).numpy()
+    return float((predicted == labels[:TINY_TEST]).mean())
+
+
+def hidden_files(*dirs):
+    """Temporary files (dot names) left in the given directories: a half-written artifact."""
+    return [p for d in dirs for p in d.rglob(".*")]
+
+
+def same_epoch(a, b):
+    """Two metric lines report the same training (times aside)."""
+    strip = [{k: v for k, v in m.items() if not k.endswith("seconds")} for m in (a, b)]
+    return strip[0] == strip[1]
+
+
+# --- broken jobs: (case, how to break a good tiny job, what its failure line must say) ----------
+
+def _no_training_channel(job):
+    shutil.rmtree(job.channel("training"))
+    job.write_config(channels=["test"])
+
+
+def _empty_channel(job):
+    for f in job.channel("training").iterdir():
+        f.unlink()
+
+
+def _truncated(job):
+    path = job.channel("training") / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:4000])
+
+
+def _bad_magic(job):
+    write_idx(job.channel("training") / "t10k-labels-idx1-ubyte.gz", np.zeros((TINY_TEST, 28, 28), np.uint8))
+
+
+def _counts_disagree(job):
+    write_idx(job.channel("training") / "train-labels-idx1-ubyte.gz", mnist("train")[1][:TINY_TRAIN - 7])
+
+
+def _bad_hyperparameter(job):
+    job.write_config(hyperparameters=sdk2_framework(dict(TINY_HYPERPARAMETERS, optimizer="adam")))
+
+
+def _unknown_hyperparameter(job):
+    job.write_config(hyperparameters=sdk2_generic(dict(TINY_HYPERPARAMETERS, learning_rate=0.1)))
+
+
+FAILURES = [
+    ("channel-missing", _no_training_channel, "channel 'training' is missing"),
+    ("channel-empty", _empty_channel, "channel 'training' is empty"),
+    ("truncated", _truncated, "training/train-images-idx3-ubyte.gz is truncated or corrupt"),
+    ("bad-magic", _bad_magic, "training/t10k-labels-idx1-ubyte.gz is not an MNIST labels file: IDX magic number "
+                              "0x00000803, expected 0x00000801"),
+    ("counts-disagree", _counts_disagree, "%d images but %d labels" % (TINY_TRAIN, TINY_TRAIN - 7)),
+    ("bad-hyperparameter", _bad_hyperparameter, "hyperparameter optimizer='adam' is not valid: optimizer must be "
+                                                "one of sgd, adamw, adadelta"),
+    ("unknown-hyperparameter", _unknown_hyperparameter, "unknown hyperparameter 'learning_rate'"),
+]

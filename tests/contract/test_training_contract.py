@@ -4,18 +4,21 @@ Each test lays out a temporary /opt/ml (SAGEMAKER_BASE_DIR) with a small real-MN
 runs `train` with SAGEMAKER_TRAINING_MODULE=mnist_container.training:main, as the image does.
 """
 import json
+import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-import torch
 
-from mnist import checkpoints, model as mnist_model
+from mnist import checkpoints
 from support import REPO, mnist, write_idx, write_subset
-from training_job import (TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running, metrics,
-                          run_train, sdk2_framework, sdk2_generic, sdk3)
+from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
+                          hidden_files, metrics, run_train, same_epoch, saved_model_accuracy, sdk2_framework,
+                          sdk2_generic, sdk3, tiny_job)
 
 pytestmark = pytest.mark.contract
 
@@ -31,35 +34,14 @@ def subset(tmp_path_factory):
     return write_subset(tmp_path_factory.mktemp("subset"), TINY_TRAIN, TINY_TEST)
 
 
-def _job(root, subset, hyperparameters=None, encode=sdk2_framework, **kwargs):
-    job = OptMl(root, encode(TINY_HYPERPARAMETERS if hyperparameters is None else hyperparameters), **kwargs)
-    shutil.rmtree(job.channel("training"))
-    shutil.copytree(subset, job.channel("training"))
-    return job
-
-
 @pytest.fixture(scope="module")
 def style_runs(tmp_path_factory, subset):
     """The same tiny job as each SDK encodes it, run to the end: {style: (job, completed process)}."""
     runs = {}
     for style, encode in STYLES.items():
-        job = _job(tmp_path_factory.mktemp(style), subset, encode=encode)
+        job = tiny_job(tmp_path_factory.mktemp(style), subset, encode=encode)
         runs[style] = (job, run_train(job, timeout=TIMEOUT))
     return runs
-
-
-def _test_accuracy(model_dir):
-    """The saved model's accuracy on the tiny job's test digits, computed here, not by the trainer."""
-    net = mnist_model.load(str(model_dir))
-    images, labels = mnist("t10k")
-    x = torch.from_numpy(images[:TINY_TEST].astype(np.float32) / 255).unsqueeze(1)
-    with torch.no_grad():
-        predicted = net(x).argmax(1).numpy()
-    return float((predicted == labels[:TINY_TEST]).mean())
-
-
-def _hidden_files(*dirs):
-    return [p for d in dirs for p in d.rglob(".*")]
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
@@ -70,7 +52,7 @@ def test_each_sdk_style_trains_a_good_model(style_runs, style):
     lines = metrics(run.stdout)
     assert [m["epoch"] for m in lines] == [1, 2]
     assert list(lines[0]) == ["epoch", "train_loss", "test_loss", "test_accuracy", "epoch_seconds", "train_seconds"]
-    accuracy = _test_accuracy(job.model)
+    accuracy = saved_model_accuracy(job.model)
     assert accuracy >= TINY_ACCURACY
     assert accuracy == pytest.approx(lines[-1]["test_accuracy"], abs=1e-6)
     assert lines[1]["train_seconds"] > lines[0]["train_seconds"] > 0
@@ -82,7 +64,7 @@ def test_each_sdk_style_trains_a_good_model(style_runs, style):
     if (REPO / "code" / "inference.py").exists():
         assert (code / "inference.py").read_text() == (REPO / "code" / "inference.py").read_text()
     assert not list(code.rglob("__pycache__")) and not list(code.rglob("*.pyc"))
-    assert not _hidden_files(job.model, job.output_data, job.checkpoints)
+    assert not hidden_files(job.model, job.output_data, job.checkpoints)
 
     # The evaluation report.
     for name in REPORT_FILES:
@@ -102,6 +84,36 @@ def test_each_sdk_style_trains_a_good_model(style_runs, style):
     assert (state["epoch"], state["step"]) == (2, 0)
 
 
+# AWS's PyTorch inference containers put model.tar.gz/code on sys.path and call these four, as
+# here: in a process that sees nothing of this repository.
+_SERVE_FROM_ARTIFACT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1] + "/code")
+import inference
+model = inference.model_fn(sys.argv[1])
+images = np.load(sys.argv[2])
+body, content_type = inference.output_fn(
+    inference.predict_fn(inference.input_fn(json.dumps(images.tolist()), "application/json"), model),
+    "application/json")
+print(json.dumps([p["label"] for p in json.loads(body)["predictions"]]))
+"""
+
+
+@pytest.mark.skipif(not (REPO / "code" / "inference.py").exists(), reason="code/inference.py not written yet")
+def test_artifact_serves_with_nothing_but_its_own_code(style_runs, tmp_path):
+    job, run = style_runs["sdk2-framework"]
+    assert run.returncode == 0, run.stdout
+    images, labels = mnist("t10k")
+    np.save(tmp_path / "digits.npy", images[:20])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SAGEMAKER_BASE_DIR")}
+    served = subprocess.run([sys.executable, "-I", "-c", _SERVE_FROM_ARTIFACT, str(job.model), str(tmp_path / "digits.npy")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert served.returncode == 0, served.stderr
+    predicted = json.loads(served.stdout.strip().splitlines()[-1])
+    assert np.mean(np.array(predicted) == labels[:20]) >= TINY_ACCURACY - 0.1
+
+
 def test_all_sdk_styles_give_the_same_run(style_runs):
     results = {}
     for style, (job, run) in style_runs.items():
@@ -114,56 +126,9 @@ def test_all_sdk_styles_give_the_same_run(style_runs):
 
 # --- failures -----------------------------------------------------------------------------------
 
-def _no_training_channel(job):
-    shutil.rmtree(job.channel("training"))
-    job.write_config(sdk2_framework(TINY_HYPERPARAMETERS), ["test"], ["localhost"], "localhost")
-
-
-def _empty_channel(job):
-    for f in job.channel("training").iterdir():
-        f.unlink()
-
-
-def _truncated(job):
-    path = job.channel("training") / "train-images-idx3-ubyte.gz"
-    path.write_bytes(path.read_bytes()[:4000])
-
-
-def _bad_magic(job):
-    write_idx(job.channel("training") / "t10k-labels-idx1-ubyte.gz", np.zeros((500, 28, 28), np.uint8))
-
-
-def _counts_disagree(job):
-    labels = mnist("train")[1][:TINY_TRAIN - 7]
-    write_idx(job.channel("training") / "train-labels-idx1-ubyte.gz", labels)
-
-
-def _bad_hyperparameter(job):
-    job.write_config(sdk2_framework(dict(TINY_HYPERPARAMETERS, optimizer="adam")), ["training"], ["localhost"],
-                     "localhost")
-
-
-def _unknown_hyperparameter(job):
-    job.write_config(sdk2_generic(dict(TINY_HYPERPARAMETERS, learning_rate=0.1)), ["training"], ["localhost"],
-                     "localhost")
-
-
-FAILURES = [
-    ("channel-missing", _no_training_channel, "channel 'training' is missing"),
-    ("channel-empty", _empty_channel, "channel 'training' is empty"),
-    ("truncated", _truncated, "training/train-images-idx3-ubyte.gz is truncated or corrupt"),
-    ("bad-magic", _bad_magic, "training/t10k-labels-idx1-ubyte.gz is not an MNIST labels file: IDX magic number "
-                              "0x00000803, expected 0x00000801"),
-    ("counts-disagree", _counts_disagree, "2000 images but 1993 labels"),
-    ("bad-hyperparameter", _bad_hyperparameter, "hyperparameter optimizer='adam' is not valid: optimizer must be "
-                                                "one of sgd, adamw, adadelta"),
-    ("unknown-hyperparameter", _unknown_hyperparameter, "unknown hyperparameter 'learning_rate'"),
-]
-
-
 @pytest.mark.parametrize("case,breaker,expected", FAILURES, ids=[f[0] for f in FAILURES])
 def test_failure_writes_one_actionable_line(tmp_path, subset, case, breaker, expected):
-    job = _job(tmp_path / "opt_ml", subset)
+    job = tiny_job(tmp_path / "opt_ml", subset)
     breaker(job)
     run = run_train(job, timeout=TIMEOUT)
     assert run.returncode != 0
@@ -177,14 +142,9 @@ def test_failure_writes_one_actionable_line(tmp_path, subset, case, breaker, exp
 
 # --- checkpoints and stops ----------------------------------------------------------------------
 
-def _same_epochs(a, b):
-    strip = [{k: v for k, v in m.items() if not k.endswith("seconds")} for m in (a, b)]
-    return strip[0] == strip[1]
-
-
 def test_resumes_from_the_checkpoint_after_the_instance_is_lost(tmp_path, subset, style_runs):
-    job = _job(tmp_path / "opt_ml", subset)
-    first = Running(job)
+    job = tiny_job(tmp_path / "opt_ml", subset)
+    first = Running.toolkit(job)
     try:
         first.wait_for_line(r"^#metrics epoch=1 ", timeout=TIMEOUT)
     finally:
@@ -200,14 +160,14 @@ def test_resumes_from_the_checkpoint_after_the_instance_is_lost(tmp_path, subset
     assert resumed and resumed[0]["epoch"] >= 2
     # The resumed job ends where the uninterrupted one did.
     reference = metrics(style_runs["sdk2-framework"][1].stdout)
-    assert _same_epochs(resumed[-1], reference[-1])
+    assert same_epoch(resumed[-1], reference[-1])
     report = json.loads((job.output_data / "metrics.json").read_text())
     assert [e["epoch"] for e in report["epochs"]] == [1, 2]
 
 
 def test_sigterm_checkpoints_mid_epoch_exits_promptly_and_resumes(tmp_path, subset, style_runs):
-    job = _job(tmp_path / "opt_ml", subset)
-    first = Running(job)
+    job = tiny_job(tmp_path / "opt_ml", subset)
+    first = Running.toolkit(job)
     try:
         first.wait_for_line(r"^#metrics epoch=1 ", timeout=TIMEOUT)
         first.proc.send_signal(signal.SIGTERM)  # to the toolkit, as SageMaker signals the container
@@ -221,7 +181,7 @@ def test_sigterm_checkpoints_mid_epoch_exits_promptly_and_resumes(tmp_path, subs
     assert job.failure.count("\n") == 1
     state = checkpoints.load(str(job.checkpoints))
     assert state["epoch"] == 1 and state["step"] > 0
-    assert not list(job.model.iterdir()) and not _hidden_files(job.checkpoints)
+    assert not list(job.model.iterdir()) and not hidden_files(job.checkpoints)
 
     job.clear_outputs()
     run = run_train(job, timeout=TIMEOUT)
@@ -230,12 +190,12 @@ def test_sigterm_checkpoints_mid_epoch_exits_promptly_and_resumes(tmp_path, subs
                                                                    state["step"]) in run.stdout
     # Model, optimizer, schedule, shuffle and augmentation all continue: the same run as without the stop.
     reference = metrics(style_runs["sdk2-framework"][1].stdout)
-    assert _same_epochs(metrics(run.stdout)[-1], reference[-1])
-    assert _test_accuracy(job.model) >= TINY_ACCURACY
+    assert same_epoch(metrics(run.stdout)[-1], reference[-1])
+    assert saved_model_accuracy(job.model) >= TINY_ACCURACY
 
 
 def test_checkpoint_from_other_hyperparameters_is_refused(tmp_path, subset, style_runs):
-    job = _job(tmp_path / "opt_ml", subset, dict(TINY_HYPERPARAMETERS, lr=0.05))
+    job = tiny_job(tmp_path / "opt_ml", subset, dict(TINY_HYPERPARAMETERS, lr=0.05))
     source = style_runs["sdk2-framework"][0].checkpoints / "checkpoint.pt"
     shutil.copy(source, job.checkpoints)
     run = run_train(job, timeout=TIMEOUT)
@@ -272,9 +232,9 @@ def _free_port():
 def test_two_hosts_train_one_model_as_good_as_one_host(tmp_path, subset, style_runs):
     # Two names of this machine stand for the job's two hosts; the first is the rendezvous.
     hosts = ["localhost", "127.0.0.1"]
-    jobs = [_job(tmp_path / host, subset, hosts=hosts, current_host=host) for host in hosts]
+    jobs = [tiny_job(tmp_path / host, subset, hosts=hosts, current_host=host) for host in hosts]
     port = {"MASTER_PORT": str(_free_port()), "SM_NUM_CPUS": "1"}
-    running = [Running(job, extra_env=port) for job in jobs]
+    running = [Running.toolkit(job, extra_env=port) for job in jobs]
     try:
         results = [r.wait(timeout=TIMEOUT) for r in running]
     finally:
@@ -284,7 +244,7 @@ def test_two_hosts_train_one_model_as_good_as_one_host(tmp_path, subset, style_r
         assert code == 0, log
     assert "training on cpu (2 processes)" in results[0][2]
     # Only the first host writes the model, checkpoints and report; the other only logs nothing.
-    assert _test_accuracy(jobs[0].model) >= _single_process_accuracy(style_runs) - 0.03
+    assert saved_model_accuracy(jobs[0].model) >= _single_process_accuracy(style_runs) - 0.03
     assert (jobs[0].checkpoints / "checkpoint.pt").exists() and (jobs[0].output_data / "metrics.json").exists()
     assert not list(jobs[1].model.iterdir()) and not list(jobs[1].checkpoints.iterdir())
     assert not list(jobs[1].output_data.iterdir())
@@ -294,13 +254,13 @@ def test_two_hosts_train_one_model_as_good_as_one_host(tmp_path, subset, style_r
 def test_torchrun_two_processes_on_one_host(tmp_path, subset, style_runs):
     hps = dict(TINY_HYPERPARAMETERS, sagemaker_torch_distributed_enabled=True,
                sagemaker_mpi_num_of_processes_per_host=2)
-    job = _job(tmp_path / "opt_ml", subset, hps)
+    job = tiny_job(tmp_path / "opt_ml", subset, hps)
     run = run_train(job, timeout=TIMEOUT, extra_env={"MASTER_PORT": str(_free_port())})
     assert run.returncode == 0, run.stdout
     assert "torch.distributed.run" in run.stdout or "torchrun" in run.stdout
     assert "training on cpu (2 processes)" in run.stdout
     assert len(metrics(run.stdout)) == 2  # one line per epoch: rank 0 alone logs metrics
-    assert _test_accuracy(job.model) >= _single_process_accuracy(style_runs) - 0.03
+    assert saved_model_accuracy(job.model) >= _single_process_accuracy(style_runs) - 0.03
 
 
 def _single_process_accuracy(style_runs):

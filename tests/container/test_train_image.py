@@ -1,0 +1,151 @@
+"""The training image under a real Docker engine, run as SageMaker runs it.
+
+SageMaker starts the container with `train` as its command (SDK v2, the API) or with none (SDK v3
+ModelTrainer), with /opt/ml/input, /opt/ml/model, /opt/ml/output and /opt/ml/checkpoints provided
+by the platform and the host named after its place in the job (algo-1). These tests mount each of
+those from a temporary /opt/ml tree, never all of /opt/ml.
+"""
+import json
+import time
+import uuid
+
+import pytest
+
+from images import DOCKER, TRAIN_IMAGE, docker
+from mnist import checkpoints
+from support import REPO, write_subset
+from training_job import (FAILURES, TEST_RUNTIME_ENV, TINY_ACCURACY, TINY_TEST, TINY_TRAIN, Running, hidden_files,
+                          metrics, same_epoch, saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3, tiny_job)
+
+pytestmark = pytest.mark.container
+
+HOST = "algo-1"
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory):
+    return write_subset(tmp_path_factory.mktemp("subset"), TINY_TRAIN, TINY_TEST)
+
+
+def _job(root, subset, encode=sdk2_framework, hyperparameters=None):
+    return tiny_job(root, subset, hyperparameters, encode=encode, hosts=(HOST,))
+
+
+def _docker_run(job, name, command=("train",)):
+    """`docker run` as SageMaker does it: the job's directories mounted one by one, the host
+    named algo-1 (the toolkit waits until every host of the job resolves; with --network none
+    the name never does)."""
+    mounts = [(job.root / "input", "/opt/ml/input"), (job.model, "/opt/ml/model"),
+              (job.output, "/opt/ml/output"), (job.checkpoints, "/opt/ml/checkpoints")]
+    cmd = [DOCKER, "run", "--name", name, "--hostname", HOST]
+    for source, target in mounts:
+        cmd += ["-v", "%s:%s" % (source, target)]
+    for key, value in TEST_RUNTIME_ENV.items():
+        cmd += ["-e", "%s=%s" % (key, value)]
+    return cmd + [TRAIN_IMAGE, *command]
+
+
+class _Container:
+    """One `docker run` of the image, removed afterwards whatever happened."""
+
+    def __init__(self, job, command=("train",)):
+        self.name = "mnist-train-test-" + uuid.uuid4().hex[:10]
+        self.running = Running(_docker_run(job, self.name, command))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        docker("rm", "-f", self.name, check=False, timeout=60)
+        self.running.kill()
+
+    def wait(self, timeout=TIMEOUT):
+        return self.running.wait(timeout)
+
+
+def _run(job, command=("train",)):
+    with _Container(job, command) as container:
+        code, _, log = container.wait()
+    return code, log
+
+
+# Each SDK's encoding, and the command line it gets: SDK v3 ModelTrainer gives none.
+RUNS = {"sdk2-framework": (sdk2_framework, ("train",)), "sdk2-generic": (sdk2_generic, ("train",)),
+        "sdk3-no-command": (sdk3, ())}
+
+
+@pytest.fixture(scope="module")
+def image_runs(tmp_path_factory, subset):
+    runs = {}
+    for name, (encode, command) in RUNS.items():
+        job = _job(tmp_path_factory.mktemp(name), subset, encode)
+        runs[name] = (job, *_run(job, command))
+    return runs
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_image_trains_and_leaves_the_artifact_and_report(image_runs, name):
+    job, code, log = image_runs[name]
+    assert code == 0, log
+    assert (job.output / "success").exists() and job.failure is None
+    lines = metrics(log)
+    assert [m["epoch"] for m in lines] == [1, 2]
+    accuracy = saved_model_accuracy(job.model)
+    assert accuracy >= TINY_ACCURACY
+    assert accuracy == pytest.approx(lines[-1]["test_accuracy"], abs=1e-6)
+    assert (job.model / "code" / "mnist" / "model.py").exists()
+    if (REPO / "code" / "inference.py").exists():
+        assert (job.model / "code" / "inference.py").read_text() == (REPO / "code" / "inference.py").read_text()
+    report = json.loads((job.output_data / "metrics.json").read_text())
+    assert report["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    for figure in ("confusion_matrix.png", "misclassified.png", "curves.png"):
+        assert (job.output_data / figure).stat().st_size > 1000
+    assert checkpoints.load(str(job.checkpoints))["epoch"] == 2
+    assert not hidden_files(job.model, job.output_data, job.checkpoints)
+
+
+def test_every_sdk_gives_the_same_run_in_the_image(image_runs):
+    results = {}
+    for name, (_, code, log) in image_runs.items():
+        assert code == 0, log
+        results[name] = metrics(log)
+    first = results.pop("sdk2-framework")
+    for name, lines in results.items():
+        assert all(same_epoch(a, b) for a, b in zip(lines, first)) and len(lines) == len(first), name
+
+
+@pytest.mark.parametrize("case,breaker,expected", FAILURES, ids=[f[0] for f in FAILURES])
+def test_failure_in_the_image_writes_one_actionable_line(tmp_path, subset, case, breaker, expected):
+    job = _job(tmp_path / "opt_ml", subset)
+    breaker(job)
+    code, log = _run(job)
+    assert code != 0, log
+    assert job.failure is not None, log
+    assert job.failure.count("\n") == 1 and expected in job.failure
+    assert not list(job.model.iterdir())
+
+
+def test_docker_stop_checkpoints_and_the_next_job_resumes(tmp_path, subset, image_runs):
+    job = _job(tmp_path / "opt_ml", subset)
+    with _Container(job) as container:
+        container.running.wait_for_line(r"^#metrics epoch=1 ", timeout=TIMEOUT)
+        # What StopTrainingJob and a spot interruption do: SIGTERM to the container's first
+        # process, SIGKILL when the grace period ends.
+        started = time.monotonic()
+        docker("stop", "--time", "60", container.name, timeout=120)
+        code, _, log = container.wait(timeout=120)
+        seconds = time.monotonic() - started
+    assert code != 0, log
+    assert seconds < 30, "took %.1f s to stop:\n%s" % (seconds, log)
+    assert "training stopped by SIGTERM" in job.failure and "resumes from it" in job.failure
+    assert checkpoints.load(str(job.checkpoints))["step"] > 0
+    assert not list(job.model.iterdir()) and not hidden_files(job.checkpoints)
+
+    job.clear_outputs()
+    code, log = _run(job)
+    assert code == 0, log
+    assert "resuming from checkpoint /opt/ml/checkpoints/checkpoint.pt: epoch 2 of 2" in log
+    reference = metrics(image_runs["sdk2-framework"][2])
+    assert same_epoch(metrics(log)[-1], reference[-1])
+    assert saved_model_accuracy(job.model) >= TINY_ACCURACY
