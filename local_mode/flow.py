@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import traceback
 
@@ -100,7 +101,9 @@ class Tee:
         self.log, self.console = log, console
 
     def write(self, text):
+        # Flushed at once: the log is what a user tails to watch a long step.
         self.log.write(text)
+        self.log.flush()
         if self.console is not None:
             self.console.write(text)
         return len(text)
@@ -177,7 +180,10 @@ class Flow:
         self.say("run %s: %s + %s; artifacts in %s" % (
             self.run_id, self.settings.train_image, self.settings.serve_image, self.out))
         failure = None
-        saved_tempdir = tempfile.tempdir
+        saved_tempdir, saved_excepthook = tempfile.tempdir, threading.excepthook
+        # Local mode serves endpoints from a thread that raises when its container stops
+        # badly; the step that started it reports the failure, the traceback goes to a log.
+        threading.excepthook = self._background_failure
         try:
             # Everything the SDK and its children put in temporary files lands under self.tmp.
             tempfile.tempdir = str(self.tmp)
@@ -193,7 +199,13 @@ class Flow:
         finally:
             tempfile.tempdir = saved_tempdir
             leftovers = self.clean_up()
+            threading.excepthook = saved_excepthook
         return self.summarize(failure, leftovers)
+
+    def _background_failure(self, args):
+        (self.out / "logs").mkdir(parents=True, exist_ok=True)
+        with open(self.out / "logs" / "background.log", "a") as log:
+            log.write("".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
 
     def _timed(self, name, fn):
         start = time.monotonic()

@@ -114,9 +114,7 @@ def main(argv=None):
     start = time.monotonic()
     try:
         with offline.offline_environment(args.work_dir), guard:
-            import sagemaker.core
-
-            result["sdk"] = getattr(sagemaker.core, "__version__", None) or _version("sagemaker")
+            result["sdk"] = "sagemaker %s" % _version("sagemaker")
             model_tar, metrics = train(args.train_image, args.training, args.test, args.output_dir,
                                        container_root, args.hyperparameters, args.instance_type, guard)
         result.update(model_data=str(model_tar), model_files=model_files(model_tar),
