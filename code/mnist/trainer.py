@@ -96,6 +96,9 @@ class _Run:
     def __init__(self, settings, dataset, cluster, stop):
         self.settings, self.hp, self.dataset, self.cluster, self.stop = settings, settings.hp, dataset, cluster, stop
         hp, device = self.hp, cluster.device
+        if hp.batch_size < cluster.world_size:
+            raise TrainingError("hyperparameter batch-size=%d is smaller than the job's %d processes: batch-size is "
+                                "the global batch, split across them" % (hp.batch_size, cluster.world_size))
         if device.type == "cpu":
             torch.set_num_threads(distributed.threads_per_process(settings.num_cpus, cluster))
         else:
@@ -116,9 +119,6 @@ class _Run:
         # The whole dataset is 55 MB of bytes: it lives on the training device, batches are slices.
         self.train_images = dataset.train.images.to(device)
         self.train_labels = dataset.train.labels.to(device)
-        if hp.batch_size < cluster.world_size:
-            raise TrainingError("hyperparameter batch-size=%d is smaller than the job's %d processes: batch-size is "
-                                "the global batch, split across them" % (hp.batch_size, cluster.world_size))
         self.epoch, self.step, self.history, self.train_seconds = 0, 0, [], 0.0
         self.last_predictions = None  # the test predictions of the latest evaluation (this process's share)
         self.partial = torch.zeros(3, dtype=torch.float64)  # loss sum, count, seconds of an unfinished epoch
@@ -184,6 +184,8 @@ class _Run:
             if self._stop_agreed(step):
                 self._checkpoint_partial(loss_sum, count, time.perf_counter() - started)
                 raise self._stopped()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the GPU runs behind the Python loop: wait before timing
         seconds = time.perf_counter() - started
         sums = torch.stack([loss_sum.cpu(), torch.tensor(float(count), dtype=torch.float64),
                             torch.tensor(0.0, dtype=torch.float64)])
@@ -297,11 +299,11 @@ class _Run:
                     self.hp.epochs, self.step, self.steps_per_epoch))
 
     def _stopped(self):
-        where = ("after epoch %d" % self.epoch if self.step == 0
-                 else "in epoch %d at step %d of %d" % (self.epoch + 1, self.step, self.steps_per_epoch))
-        return Stopped("training stopped by SIGTERM %s of %d epochs; checkpoint saved to %s: a job started "
-                       "with the same checkpoint location resumes from it"
-                       % (where, self.hp.epochs, checkpoints.path(self.settings.checkpoint_dir)))
+        where = ("after epoch %d of %d" % (self.epoch, self.hp.epochs) if self.step == 0
+                 else "at step %d of %d in epoch %d of %d" % (self.step, self.steps_per_epoch, self.epoch + 1,
+                                                              self.hp.epochs))
+        return Stopped("training stopped by SIGTERM %s; checkpoint saved to %s: a job started with the same "
+                       "checkpoint location resumes from it" % (where, checkpoints.path(self.settings.checkpoint_dir)))
 
     # --- artifacts ------------------------------------------------------------------------------
 

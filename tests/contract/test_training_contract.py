@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist import checkpoints
+from mnist import checkpoints, recipe
 from support import REPO, mnist, write_idx, write_subset
 from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
                           hidden_files, metrics, run_train, same_epoch, saved_model_accuracy, sdk2_framework,
@@ -176,7 +176,7 @@ def test_sigterm_checkpoints_mid_epoch_exits_promptly_and_resumes(tmp_path, subs
         first.kill()
     assert code != 0, log
     assert seconds < 20, log
-    assert "training stopped by SIGTERM in epoch 2 at step" in job.failure
+    assert "training stopped by SIGTERM at step " in job.failure and " in epoch 2 of 2; " in job.failure
     assert "a job started with the same checkpoint location resumes from it" in job.failure
     assert job.failure.count("\n") == 1
     state = checkpoints.load(str(job.checkpoints))
@@ -195,12 +195,14 @@ def test_sigterm_checkpoints_mid_epoch_exits_promptly_and_resumes(tmp_path, subs
 
 
 def test_checkpoint_from_other_hyperparameters_is_refused(tmp_path, subset, style_runs):
-    job = tiny_job(tmp_path / "opt_ml", subset, dict(TINY_HYPERPARAMETERS, lr=0.05))
+    saved_lr = recipe.PRESETS[TINY_HYPERPARAMETERS["preset"]]["lr"]
+    job = tiny_job(tmp_path / "opt_ml", subset, dict(TINY_HYPERPARAMETERS, lr=saved_lr * 2))
     source = style_runs["sdk2-framework"][0].checkpoints / "checkpoint.pt"
     shutil.copy(source, job.checkpoints)
     run = run_train(job, timeout=TIMEOUT)
     assert run.returncode != 0
-    assert "was written by a job with other hyperparameters: lr=0.05 (checkpoint: 0.1)" in job.failure
+    assert ("was written by a job with other hyperparameters: lr=%s (checkpoint: %s)" % (saved_lr * 2, saved_lr)
+            in job.failure)
 
 
 # --- channels -----------------------------------------------------------------------------------
