@@ -46,8 +46,7 @@ def input_fn(request_body, request_content_type):
 
 def predict_fn(input_data, model):
     device = next(model.parameters()).device
-    # channels_last lets oneDNN run the convolutions without reordering memory on every call.
-    images = torch.as_tensor(input_data).to(device).contiguous(memory_format=torch.channels_last)
+    images = torch.as_tensor(input_data).to(device)
     with torch.inference_mode():
         return torch.softmax(model(images).float(), dim=1).cpu().numpy()
 
@@ -60,33 +59,43 @@ def output_fn(prediction, accept):
 
 
 def prepare_for_inference(model):
-    """The eval-mode net with every BatchNorm folded into the convolution before it (exactly the
-    same function, one layer fewer per stage) and its weights in channels_last order."""
+    """The eval-mode net with every BatchNorm that directly follows a convolution or linear layer
+    folded into that layer's weights: exactly the same function, one operation fewer."""
     model.eval()
     for module in list(model.modules()):
         if isinstance(module, nn.Sequential):
             _fold_batchnorms(module)
-    return model.to(memory_format=torch.channels_last)
+    return model
+
+
+_FOLDABLE = ((nn.Conv2d, nn.BatchNorm2d), (nn.Linear, nn.BatchNorm1d))
 
 
 def _fold_batchnorms(sequence):
     children = list(sequence.children())
-    for index, (conv, norm) in enumerate(zip(children, children[1:])):
-        if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats:
-            sequence[index] = _folded(conv, norm)
+    for index, (layer, norm) in enumerate(zip(children, children[1:])):
+        if any(isinstance(layer, a) and isinstance(norm, b) for a, b in _FOLDABLE) and norm.track_running_stats:
+            sequence[index] = _folded(layer, norm)
             sequence[index + 1] = nn.Identity()
 
 
-def _folded(conv, norm):
+def _folded(layer, norm):
+    """A copy of `layer` computing norm(layer(x)) (eval mode: running statistics)."""
     with torch.no_grad():
         scale = torch.rsqrt(norm.running_var + norm.eps)
         if norm.affine:
             scale = scale * norm.weight
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                          conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
-        fused = fused.to(device=conv.weight.device, dtype=conv.weight.dtype)
-        fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
         shift = norm.bias if norm.affine else torch.zeros_like(norm.running_mean)
+        bias = layer.bias if layer.bias is not None else torch.zeros_like(norm.running_mean)
+        if isinstance(layer, nn.Conv2d):
+            fused = nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+                              layer.dilation, layer.groups, bias=True, padding_mode=layer.padding_mode)
+        else:
+            fused = nn.Linear(layer.in_features, layer.out_features, bias=True)
+        fused = fused.to(device=layer.weight.device, dtype=layer.weight.dtype)
+        fused.weight.copy_(layer.weight * scale.reshape(-1, *[1] * (layer.weight.dim() - 1)))
         fused.bias.copy_((bias - norm.running_mean) * scale + shift)
+        # Keep the layer's memory layout (channels-last weights run oneDNN's fast kernels).
+        if layer.weight.dim() == 4 and layer.weight.is_contiguous(memory_format=torch.channels_last):
+            fused = fused.to(memory_format=torch.channels_last)
     return fused.eval()
