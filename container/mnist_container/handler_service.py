@@ -72,7 +72,11 @@ class HandlerService:
     def handle(self, data, context):
         if data is None:
             return None
-        return [self._answer(index, request, context) for index, request in enumerate(data)]
+        responses = [self._answer(index, request, context) for index, request in enumerate(data)]
+        # MMS would otherwise log a PredictionTime metric line per request, from the worker through
+        # the server's log; SageMaker measures latency itself (ModelLatency).
+        context.metrics = None
+        return responses
 
     def _answer(self, index, request, context):
         headers = {key.lower(): value for key, value in context.get_all_request_header(index).items()}

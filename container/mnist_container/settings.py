@@ -98,6 +98,9 @@ class Settings:
         vmargs = " ".join([
             self.vmargs,
             "-javaagent:%s" % plugin_jar,
+            # MMS logs two lines per request; asynchronous loggers write them off the request's
+            # path (what MMS's own async_logging does, which only the multi-model config sets).
+            "-Dlog4j2.contextSelector=org.apache.logging.log4j.core.async.AsyncLoggerContextSelector",
             "-Dmnist.max_concurrent_transforms=%d" % self.max_concurrent_transforms,
             "-Dmnist.batch_strategy=%s" % self.batch_strategy,
             "-Dmnist.max_payload_in_mb=%d" % self.max_payload_mb,
