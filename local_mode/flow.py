@@ -58,6 +58,7 @@ STEPS = ("estimator", "script", "distributed", "sdk3", "deploy", "transform")
 DEFAULT_HYPERPARAMETERS = {"preset": "fast", "seed": 1}
 
 SAGEMAKER_SUPPRESS_V2_WARNING = "SAGEMAKER_SUPPRESS_V2_WARNING"
+STEP_LOGGERS = ("sagemaker", "urllib3")
 # SDK v2 local mode's instance types: "local" runs on the CPU, "local_gpu" asks for the GPUs.
 LOCAL_INSTANCE_TYPE = "local"
 # The trainer's per-epoch line: "#metrics epoch=N train_loss=.. test_loss=.. test_accuracy=.. ..".
@@ -159,18 +160,21 @@ class Flow:
             tee = Tee(log, self.console if self.settings.verbose else None)
             handler = logging.StreamHandler(tee)
             handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-            sdk_logger = logging.getLogger("sagemaker")
-            old_level, old_propagate = sdk_logger.level, sdk_logger.propagate
-            sdk_logger.addHandler(handler)
-            sdk_logger.setLevel(logging.INFO)
-            sdk_logger.propagate = False
+            # The SDK's own messages, and urllib3's retries while local mode waits for /ping.
+            loggers = [logging.getLogger(name) for name in STEP_LOGGERS]
+            saved = [(lg.level, lg.propagate) for lg in loggers]
+            for lg in loggers:
+                lg.addHandler(handler)
+                lg.setLevel(logging.INFO)
+                lg.propagate = False
             try:
                 with contextlib.redirect_stdout(tee):
                     yield log_path
             finally:
-                sdk_logger.removeHandler(handler)
-                sdk_logger.setLevel(old_level)
-                sdk_logger.propagate = old_propagate
+                for lg, (level, propagate) in zip(loggers, saved):
+                    lg.removeHandler(handler)
+                    lg.setLevel(level)
+                    lg.propagate = propagate
 
     # --- the run ----------------------------------------------------------------------------
     def run(self):
