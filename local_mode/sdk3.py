@@ -83,7 +83,7 @@ def train(train_image, training, test, output_dir, work_dir, hyperparameters, in
         match = METRICS_LINE.search(line)
         if match:
             metrics = dict(pair.split("=", 1) for pair in match.group(1).split() if "=" in pair)
-    return output_dir / "model.tar.gz", {k: float(v) for k, v in metrics.items()}
+    return output_dir / "model.tar.gz", {k: int(v) if v.isdigit() else float(v) for k, v in metrics.items()}
 
 
 def model_files(model_tar):
