@@ -22,7 +22,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import traceback
 
 from mnist import inference as default_handlers
@@ -30,14 +29,10 @@ from mnist.codecs import media_type
 from mnist.errors import BadRequest, PayloadTooLarge
 from sagemaker_inference.errors import BaseInferenceToolkitError
 
+from mnist_container.serving import SERVE_PID_ENV, failure_report
 from mnist_container.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-# Set by `serve` (mnist_container.serving) when it serves one model: the process to tell when that
-# model cannot be loaded. A multi-model server leaves it unset; there a failed load fails only the
-# load request.
-SERVE_PID_ENV = "MNIST_SERVE_PID"
 CODE_DIR = "code"
 # The toolkit's convention for user functions: JSON and CSV bodies arrive as str.
 _TEXT_TYPES = ("application/json", "text/csv")
@@ -200,10 +195,6 @@ def _give_up(model_dir, error, trace):
             logger.error("could not tell serve (pid %s) that the model failed to load: %s", serve_pid, e)
     os._exit(1)
 
-
-def failure_report(serve_pid):
-    """Where a worker leaves the reason its model failed to load, for `serve` to print."""
-    return os.path.join(tempfile.gettempdir(), "mnist-serve-%s-load-failure.txt" % serve_pid)
 
 
 def _body(request):

@@ -13,15 +13,22 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import warnings
 
 import psutil
 
-from mnist_container import handler_service, settings as settings_module
+from mnist_container import settings as settings_module
 
 logger = logging.getLogger("serve")
 
-HANDLER_SERVICE = handler_service.__name__
+# The module MMS loads in each worker. Named, not imported: it imports torch, which this process,
+# started first on every cold start, has no use for.
+HANDLER_SERVICE = "mnist_container.handler_service"
+# Set for the workers when serving one model: the process to tell when that model cannot be
+# loaded (SIGUSR1). A multi-model server leaves it unset; there a failed load fails only the load
+# request.
+SERVE_PID_ENV = "MNIST_SERVE_PID"
 # Built by Dockerfile.serve (python -m mnist_container.plugin).
 PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
 # What start_model_server looks for in a process's command line to find the server.
@@ -40,7 +47,7 @@ def main():
         sys.exit(2)
     os.environ.update(settings.toolkit_environment(PLUGIN_JAR))
     if not settings.multi_model:
-        os.environ[handler_service.SERVE_PID_ENV] = str(os.getpid())
+        os.environ[SERVE_PID_ENV] = str(os.getpid())
         signal.signal(signal.SIGUSR1, _stop_after_failed_load)
     logger.info("serving %s on port %d: %d workers, %d s timeout, %d MB payloads",
                 "multiple models" if settings.multi_model else "one model", settings.port, settings.workers,
@@ -55,7 +62,7 @@ def main():
 
 def _stop_after_failed_load(signo, frame):
     try:
-        with open(handler_service.failure_report(os.getpid())) as f:
+        with open(failure_report(os.getpid())) as f:
             reason, _, trace = f.read().partition("\n")
     except OSError:
         reason, trace = "the reason is in the worker's log above", ""
@@ -73,7 +80,7 @@ def _stop_model_server():
     for process in psutil.process_iter(["cmdline"]):
         try:
             if MMS_MAIN_CLASS in (process.info["cmdline"] or []) and \
-                    process.environ().get(handler_service.SERVE_PID_ENV) == mine:
+                    process.environ().get(SERVE_PID_ENV) == mine:
                 process.terminate()
                 servers.append(process)
         except psutil.Error:
@@ -81,6 +88,11 @@ def _stop_model_server():
     _, alive = psutil.wait_procs(servers, timeout=10)
     for process in alive:
         process.kill()
+
+
+def failure_report(serve_pid):
+    """Where a worker leaves the reason its model failed to load, for `serve` to print."""
+    return os.path.join(tempfile.gettempdir(), "mnist-serve-%s-load-failure.txt" % serve_pid)
 
 
 if __name__ == "__main__":
