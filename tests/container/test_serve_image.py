@@ -126,6 +126,14 @@ def test_endpoint_runs_as_the_serving_user(endpoint):
     assert uids == {"1000"}
 
 
+def test_endpoint_runs_the_configured_workers(endpoint):
+    # One worker starts first; the second joins once the model is loaded.
+    def workers_ready():
+        description = requests.get(endpoint.url + "/models/model", timeout=10).json()
+        return [worker["status"] for worker in description["workers"]] == ["READY", "READY"]
+    wait_for(workers_ready, STARTUP_TIMEOUT, 0.5, "2 workers ready")
+
+
 def test_endpoint_ping_is_healthy_json(endpoint):
     assert endpoint.ping().json() == {"status": "Healthy"}
 

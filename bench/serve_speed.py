@@ -1,0 +1,345 @@
+"""Serving speed of the inference image's path against the stock path, side by side in one run.
+
+    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 3] [--json out.json]
+
+Both paths run the same multi-model-server (the host's Java 17), the same model and the same
+number of workers; they differ only in the Python behind MMS:
+  ours   mnist_container.handler_service + mnist.inference (this image's serve)
+  stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
+         predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE below)
+Measured, each path in turn within every round (rounds interleave the paths, so background load
+on a shared machine falls on both alike; the median round is reported):
+  - single-image JSON requests at concurrency 1 and 8: throughput, p50 and p99 latency
+  - MultiRecord CSV batches (as batch transform sends them, BATCH_ROWS images per request,
+    2 requests in flight): images per second
+  - each as a fraction of its limit: the same handler's decode-predict-encode rate in this
+    process with no server (one core per worker: x1 at concurrency 1, x workers otherwise)
+  - cold start of the real image (docker run to a healthy /ping, and to the first answer), ours
+    and the stock handler started by sagemaker-inference's start_model_server in the same image
+The load generator runs on the same cores as the server; its cost counts against both paths.
+"""
+import argparse
+import http.client
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "code"), str(REPO / "container")]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import serving_fixtures as fixtures  # noqa: E402
+import support  # noqa: E402
+from mnist import artifacts  # noqa: E402
+from mnist_container import plugin  # noqa: E402
+from mnist_container.settings import default_workers  # noqa: E402
+
+BATCH_ROWS = 1000
+SERVE_IMAGE = os.environ.get("SERVE_IMAGE", "mnist-pytorch-inference:latest")
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+
+STOCK_INFERENCE = '''
+import torch
+from mnist import model as mnist_model
+
+
+def model_fn(model_dir):
+    return mnist_model.load(model_dir)
+
+
+def predict_fn(data, model):
+    with torch.no_grad():
+        images = torch.tensor(data, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
+        return torch.softmax(model(images), dim=1).numpy()
+'''
+STOCK_HANDLER = "sagemaker_inference.default_handler_service"
+OURS_HANDLER = "mnist_container.handler_service"
+
+
+# --- Models
+
+def make_models(workdir, width):
+    """Our artifact (as the trainer writes it) and the stock one (same weights, the stock code)."""
+    net, config = fixtures.train_small_model(width=width, n_train=4096)
+    ours = workdir / "ours"
+    artifacts.write(str(ours), net, config)
+    stock = workdir / "stock"
+    artifacts.write(str(stock), net, config)
+    (stock / "code" / "inference.py").write_text(STOCK_INFERENCE)
+    return ours, stock
+
+
+# --- Load generation
+
+def load(url, body, content_type, accept, concurrency, seconds, warmup=1.0):
+    """Keeps `concurrency` requests in flight for `seconds` after a warm-up; returns (requests/s,
+    latencies in s) of the requests answered within the measured window."""
+    host, port = url.split("//")[1].split(":")
+    headers = {"Content-Type": content_type, "Accept": accept, "Connection": "keep-alive"}
+    latencies, errors = [], []
+    start = time.monotonic()
+    begin, end = start + warmup, start + warmup + seconds
+
+    def client():
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        mine = []
+        while True:
+            sent = time.monotonic()
+            if sent >= end:
+                break
+            connection.request("POST", "/invocations", body, headers)
+            response = connection.getresponse()
+            response.read()
+            done = time.monotonic()
+            if response.status != 200:
+                errors.append(response.status)
+            if begin <= done <= end:
+                mine.append(done - sent)
+        connection.close()
+        latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError("%d requests failed (statuses %s)" % (len(errors), sorted(set(errors))))
+    return len(latencies) / seconds, latencies
+
+
+def percentile(values, q):
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+# --- In-process limits
+
+def in_process_rate(model_dir, handler, body, content_type, accept, seconds):
+    """Requests/s of the handler alone, one thread, as an MMS worker calls it."""
+    from mms.context import Context, RequestProcessor
+
+    torch.set_num_threads(1)
+    context = Context("model", str(model_dir), None, 1, None, "1.1.11")
+    code = str(model_dir / "code")
+    sys.path.insert(0, code)
+    sys.modules.pop("inference", None)
+    try:
+        if handler == OURS_HANDLER:
+            from mnist_container.handler_service import HandlerService
+            service = HandlerService()
+        else:
+            from sagemaker_inference.default_handler_service import DefaultHandlerService
+            service = DefaultHandlerService()
+        service.initialize(context)
+        data = [{"body": bytearray(body)}]
+        headers = {"Content-Type": content_type, "Accept": accept, "body": {"content-type": content_type}}
+
+        def once():
+            context.request_processor = [RequestProcessor(headers)]
+            service.handle(data, context)
+            assert context.request_processor[0].get_response_status_code() == 200
+
+        for _ in range(5):
+            once()
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            once()
+            count += 1
+        return count / (time.perf_counter() - start)
+    finally:
+        sys.path.remove(code)
+        sys.modules.pop("inference", None)
+
+
+# --- Cold start of the real image
+
+def docker(*args, **kwargs):
+    return subprocess.run([DOCKER, *args], check=True, capture_output=True, text=True, **kwargs)
+
+
+def cold_start(model_dir, stock):
+    """Seconds from `docker run` to /ping 200 and to the first answered invocation."""
+    port = fixtures.free_port()
+    args = ["run", "-d", "-p", "127.0.0.1:%d:8080" % port, "-v", "%s:/opt/ml/model:ro" % model_dir]
+    if stock:
+        args += ["--entrypoint", "python3", SERVE_IMAGE, "-c",
+                 "from sagemaker_inference import model_server; model_server.start_model_server()"]
+    else:
+        args += [SERVE_IMAGE, "serve"]
+    body = fixtures.json_body(support.mnist("t10k")[0][0]).encode()
+    started = time.monotonic()
+    container = docker(*args).stdout.strip()
+    healthy = answered = None
+    try:
+        while time.monotonic() - started < 300:
+            now = time.monotonic()
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                if healthy is None:
+                    connection.request("GET", "/ping")
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        healthy = now - started
+                if healthy is not None:
+                    connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        answered = time.monotonic() - started
+                        break
+                connection.close()
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
+    return healthy, answered
+
+
+def readable(path):
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o755)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o644)
+
+
+# --- The run
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=32, help="MnistNet width (the trainer's default preset: 32)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per cell and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cold-starts", type=int, default=3, help="docker runs per path (0: skip)")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="serve-speed-"))
+    images, labels = support.mnist("t10k")
+    single = fixtures.json_body(images[0]).encode()
+    batch = fixtures.csv_body(images[:BATCH_ROWS]).encode()
+    ours_dir, stock_dir = make_models(workdir, args.width)
+    jar = plugin.build(workdir / "plugin.jar")
+    workers = default_workers()
+    print("model width %d, %d workers per server, %d cores; %d-image CSV batches (%.1f MB)"
+          % (args.width, workers, os.cpu_count(), BATCH_ROWS, len(batch) / 2**20), flush=True)
+
+    cells = {}  # (path, measurement) -> list over rounds
+    servers = {
+        "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER),
+        "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER),
+    }
+    try:
+        for server in servers.values():
+            server.start()
+        for server in servers.values():
+            server.wait_healthy()
+            server.wait_until(lambda s=server: _answers(s, single), 120, "a first answer")
+        # Both answer alike on real digits before anything is timed.
+        for name, server in servers.items():
+            response = server.invoke(fixtures.json_body(images[:100]), "application/json")
+            predicted = _labels(name, response.content)
+            print("%-5s accuracy on 100 test digits: %.2f" % (name, (predicted == labels[:100]).mean()), flush=True)
+
+        for round_ in range(args.rounds):
+            for name, server in servers.items():
+                for concurrency in (1, 8):
+                    rate, latencies = load(server.url, single, "application/json", "application/json",
+                                           concurrency, args.seconds)
+                    cells.setdefault((name, "c%d" % concurrency), []).append(
+                        (rate, percentile(latencies, 50), percentile(latencies, 99)))
+                rate, _ = load(server.url, batch, "text/csv", "text/csv", 2, args.seconds)
+                cells.setdefault((name, "batch"), []).append((rate * BATCH_ROWS, 0, 0))
+            print("round %d done" % (round_ + 1), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    limits = {}
+    for name, model_dir, handler in (("ours", ours_dir, OURS_HANDLER), ("stock", stock_dir, STOCK_HANDLER)):
+        limits[(name, "single")] = in_process_rate(model_dir, handler, single, "application/json",
+                                                   "application/json", args.seconds)
+        limits[(name, "batch")] = BATCH_ROWS * in_process_rate(model_dir, handler, batch, "text/csv", "text/csv",
+                                                               args.seconds)
+
+    cold = {}
+    if args.cold_starts:
+        readable(workdir)
+        for run in range(args.cold_starts):
+            for name, model_dir in (("ours", ours_dir), ("stock", stock_dir)):
+                cold.setdefault(name, []).append(cold_start(model_dir, stock=name == "stock"))
+
+    results = report(cells, limits, cold, workers)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _answers(server, body):
+    try:
+        return server.invoke(body, "application/json").status_code == 200
+    except OSError:
+        return False
+
+
+def _labels(name, content):
+    document = json.loads(content)
+    if name == "ours":
+        return np.array([p["label"] for p in document["predictions"]])
+    return np.asarray(document).argmax(1)
+
+
+def _median(rows):
+    return sorted(rows, key=lambda row: row[0])[len(rows) // 2]
+
+
+def report(cells, limits, cold, workers):
+    results = {}
+    print("\n%-34s %12s %12s %8s" % ("", "ours", "stock", "ours/stock"))
+    for measurement, title, unit in (("c1", "single image, concurrency 1", "req/s"),
+                                     ("c8", "single image, concurrency 8", "req/s"),
+                                     ("batch", "MultiRecord CSV", "images/s")):
+        ours, stock = _median(cells[("ours", measurement)]), _median(cells[("stock", measurement)])
+        print("%-34s %12.0f %12.0f %7.2fx   (%s)" % (title, ours[0], stock[0], ours[0] / stock[0], unit))
+        entry = {"unit": unit, "ours": ours[0], "stock": stock[0], "ratio": ours[0] / stock[0],
+                 "rounds": {"ours": [c[0] for c in cells[("ours", measurement)]],
+                            "stock": [c[0] for c in cells[("stock", measurement)]]}}
+        if measurement != "batch":
+            print("%-34s %9.2f ms %9.2f ms" % ("  p50 latency", ours[1], stock[1]))
+            print("%-34s %9.2f ms %9.2f ms" % ("  p99 latency", ours[2], stock[2]))
+            entry.update(p50_ms={"ours": ours[1], "stock": stock[1]}, p99_ms={"ours": ours[2], "stock": stock[2]})
+        kind = "batch" if measurement == "batch" else "single"
+        scale = 1 if measurement == "c1" else workers
+        fractions = {name: cells_value / (limits[(name, kind)] * scale)
+                     for name, cells_value in (("ours", ours[0]), ("stock", stock[0]))}
+        print("%-34s %11.0f%% %11.0f%%   (limit: in-process rate x %d)"
+              % ("  fraction of the limit", 100 * fractions["ours"], 100 * fractions["stock"], scale))
+        entry["fraction_of_limit"] = fractions
+        results[measurement] = entry
+    print("%-34s %12.0f %12.0f   (%s, one core)" % ("in-process limit, single image", limits[("ours", "single")],
+                                                   limits[("stock", "single")], "req/s"))
+    print("%-34s %12.0f %12.0f   (%s, one core)" % ("in-process limit, CSV batch", limits[("ours", "batch")],
+                                                   limits[("stock", "batch")], "images/s"))
+    results["in_process_limit"] = {"single_req_s": {n: limits[(n, "single")] for n in ("ours", "stock")},
+                                   "batch_images_s": {n: limits[(n, "batch")] for n in ("ours", "stock")}}
+    if cold:
+        for name in ("ours", "stock"):
+            healthy = statistics.median(h for h, _ in cold[name] if h is not None)
+            answered = statistics.median(a for _, a in cold[name] if a is not None)
+            print("%-34s %9.1f s to /ping 200, %.1f s to the first answer (median of %d)"
+                  % ("cold start (docker run), " + name, healthy, answered, len(cold[name])))
+            results.setdefault("cold_start_s", {})[name] = {"ping_200": healthy, "first_answer": answered,
+                                                           "runs": cold[name]}
+    return results
+
+
+if __name__ == "__main__":
+    main()
