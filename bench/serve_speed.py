@@ -8,7 +8,7 @@ number of workers; they differ only in the Python behind MMS:
   stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE below)
 Measured, each path in turn within every round (rounds interleave the paths, so background load
-on a shared machine falls on both alike; the median round is reported):
+on a shared machine falls on both alike; the median of the rounds is reported):
   - single-image JSON requests at concurrency 1 and 8: throughput, p50 and p99 latency
   - MultiRecord CSV batches (as batch transform sends them, BATCH_ROWS images per request,
     2 requests in flight): images per second
@@ -234,6 +234,7 @@ def main():
           % (args.width, workers, os.cpu_count(), BATCH_ROWS, len(batch) / 2**20), flush=True)
 
     cells = {}  # (path, measurement) -> list over rounds
+    limits = {}  # (path, "single" or "batch") -> list over rounds
     servers = {
         "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER),
         "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER),
@@ -259,17 +260,17 @@ def main():
                         (rate, percentile(latencies, 50), percentile(latencies, 99)))
                 rate, _ = load(server.url, batch, "text/csv", "text/csv", 2, args.seconds)
                 cells.setdefault((name, "batch"), []).append((rate * BATCH_ROWS, 0, 0))
+            # The limits, measured in the same round: the handler alone, in this process.
+            for name, model_dir, handler in (("ours", ours_dir, OURS_HANDLER), ("stock", stock_dir, STOCK_HANDLER)):
+                limits.setdefault((name, "single"), []).append(in_process_rate(
+                    model_dir, handler, single, "application/json", "application/json", args.seconds))
+                limits.setdefault((name, "batch"), []).append(BATCH_ROWS * in_process_rate(
+                    model_dir, handler, batch, "text/csv", "text/csv", args.seconds))
             print("round %d done" % (round_ + 1), flush=True)
     finally:
         for server in servers.values():
             server.stop()
-
-    limits = {}
-    for name, model_dir, handler in (("ours", ours_dir, OURS_HANDLER), ("stock", stock_dir, STOCK_HANDLER)):
-        limits[(name, "single")] = in_process_rate(model_dir, handler, single, "application/json",
-                                                   "application/json", args.seconds)
-        limits[(name, "batch")] = BATCH_ROWS * in_process_rate(model_dir, handler, batch, "text/csv", "text/csv",
-                                                               args.seconds)
+    limits = {key: statistics.median(rates) for key, rates in limits.items()}
 
     cold = {}
     if args.cold_starts:

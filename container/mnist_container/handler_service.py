@@ -8,8 +8,9 @@ sagemaker-inference's default handler service, which it replaces:
     loaded and that answers 500 forever;
   - a bad request gets a 4xx with a JSON body saying what was wrong and what is accepted; the
     toolkit answers 500 with a traceback for most of them;
-  - the request body reaches the handlers as bytes, without a copy through str, and the handler
-    functions are resolved once at load, not per request.
+  - the built-in handlers get the request body as bytes, without a copy through str (a model's
+    own input_fn gets str for JSON and CSV, as from the toolkit), and the handler functions are
+    resolved and their signatures checked once at load, not per request.
 A model's code/inference.py (or the file SAGEMAKER_PROGRAM names) may define model_fn, input_fn,
 predict_fn, output_fn, or transform_fn instead of the last three; mnist.inference supplies the
 rest. A function that declares a `context` parameter also receives MMS's request context, as with
@@ -26,7 +27,7 @@ import traceback
 
 from mnist import inference as default_handlers
 from mnist.codecs import media_type
-from mnist.errors import BadRequest, PayloadTooLarge
+from mnist.errors import BadRequest, ClientError, PayloadTooLarge
 from sagemaker_inference.errors import BaseInferenceToolkitError
 
 from mnist_container.serving import SERVE_PID_ENV, failure_report
@@ -196,7 +197,6 @@ def _give_up(model_dir, error, trace):
     os._exit(1)
 
 
-
 def _body(request):
     body = request.get("body")
     if body is None:
@@ -228,7 +228,7 @@ def _as_bytes(response):
 
 
 def _error_body(error):
-    if hasattr(error, "body"):
+    if isinstance(error, ClientError):
         return error.body()
     return json.dumps({"error": error.phrase, "message": error.message}).encode()
 
