@@ -220,8 +220,10 @@ def main():
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per cell and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold-starts", type=int, default=3, help="docker runs per path (0: skip)")
-    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--json", default=str(REPO / "bench" / "results" / "serve_speed-latest.json"),
+                        help="where to write the results (default: %(default)s)")
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="serve-speed-"))
     images, labels = support.mnist("t10k")
@@ -280,8 +282,14 @@ def main():
                 cold.setdefault(name, []).append(cold_start(model_dir, stock=name == "stock"))
 
     results = report(cells, limits, cold, workers)
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    load_after = os.getloadavg()
+    print("load average (1, 5, 15 min): %.1f %.1f %.1f before, %.1f %.1f %.1f after" % (*load_before, *load_after))
+    results.update(width=args.width, workers=workers, cores=os.cpu_count(), batch_rows=BATCH_ROWS,
+                   load_average={"before": load_before, "after": load_after}, image=SERVE_IMAGE)
+    path = pathlib.Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print("results: %s" % path)
 
 
 def _answers(server, body):
