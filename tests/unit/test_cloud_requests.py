@@ -359,3 +359,14 @@ def test_a_request_the_service_model_rejects_never_gets_answered(offline_env):
     with pytest.raises(ParamValidationError):
         fake.session.client("sagemaker").create_endpoint(EndpointName="x")
     assert fake.sent == []
+
+
+@pytest.mark.parametrize("script", ["prepare_data", "train", "tune", "deploy", "transform", "lambda_deploy", "cleanup"])
+def test_every_script_explains_itself(script, capsys):
+    import importlib
+
+    module = importlib.import_module("cloud." + script)
+    with pytest.raises(SystemExit) as exit_:
+        module.parse_args(["--help"])
+    assert exit_.value.code == 0
+    assert "--state" in capsys.readouterr().out
