@@ -1,0 +1,133 @@
+"""The whole offline SageMaker workflow on the real images: SDK v2 local mode and SDK v3.
+
+One flow run (conftest.flow) trains three ways plus once with SDK v3, deploys, predicts, batch
+transforms the 10,000 test digits; the tests check its outcomes from the outside: the artifacts
+on disk, the transform output scored against the real labels, and what is left behind.
+"""
+import json
+import os
+import signal
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from images import docker
+from local_mode import cleanup
+from local_mode_run import flow_command, run_flow
+from support import REPO, mnist
+
+pytestmark = pytest.mark.local_mode
+
+STEPS = ["data", "estimator", "script", "distributed", "sdk3", "deploy", "transform"]
+
+
+def _leftover_containers(run_id):
+    return docker("ps", "-aq", "--filter", "label=%s=%s" % (cleanup.RUN_LABEL, run_id)).stdout.split()
+
+
+def test_the_flow_succeeds_and_says_so(flow):
+    assert flow.returncode == 0, flow.output[-3000:]
+    assert flow.summary["ok"] is True
+    assert list(flow.summary["steps"]) == STEPS
+    assert all(step["status"] == "ok" for step in flow.summary["steps"].values())
+    assert "batch transform accuracy:" in flow.output
+    assert "=== MNIST on SageMaker local mode: OK" in flow.output
+
+
+def test_batch_transform_is_above_99_percent_scored_from_its_output(flow):
+    transform = flow.summary["steps"]["transform"]
+    output = transform["output"]
+    assert output.startswith(str(flow.artifacts))
+    lines = [json.loads(line) for line in open(output) if line.strip()]
+    _, labels = mnist("t10k")
+    assert len(lines) == len(labels) == 10000
+    accuracy = sum(int(p["label"]) == int(y) for p, y in zip(lines, labels)) / len(labels)
+    assert accuracy > 0.99
+    assert transform["accuracy"] == pytest.approx(accuracy)
+
+
+@pytest.mark.parametrize("step", ["estimator", "script", "distributed", "sdk3"])
+def test_every_training_produced_a_servable_artifact(flow, step):
+    result = flow.summary["steps"][step]
+    model = result["model_data"]
+    assert model.startswith(str(flow.artifacts)) and os.path.exists(model)
+    with tarfile.open(model) as tar:
+        names = set(tar.getnames())
+    assert {"model.pth", "model.json", "code/inference.py"} <= names
+    assert result["test_accuracy"] > 0.9
+
+
+def test_the_estimator_trained_on_all_of_mnist(flow):
+    estimator = flow.summary["steps"]["estimator"]
+    assert estimator["training_digits"] == 60000
+    assert estimator["test_accuracy"] > 0.99
+
+
+def test_two_hosts_train_a_model_as_good_as_one(flow):
+    distributed = flow.summary["steps"]["distributed"]
+    assert distributed["hosts"] == 2
+    assert distributed["as_good_as_one_host"] is True
+    assert distributed["test_accuracy"] >= distributed["one_host_test_accuracy"] - 0.003
+    # Both containers ran the trainer under torchrun, in one process group of two.
+    log = open(flow.summary["steps"]["distributed"]["log"], errors="replace").read()
+    assert log.count("torchrun --nnodes 2") == 2
+    assert "(2 processes)" in log
+
+
+def test_sdk3_model_trainer_trained_offline(flow):
+    sdk3 = flow.summary["steps"]["sdk3"]
+    assert sdk3["trainer"] == "ModelTrainer(training_mode=Mode.LOCAL_CONTAINER)"
+    assert sdk3["sdk"].startswith("sagemaker 3.")
+    assert sdk3["refused_requests"] == []
+
+
+def test_the_endpoint_predicted_a_json_digit_and_a_png(flow):
+    deploy = flow.summary["steps"]["deploy"]
+    assert deploy["json_prediction"] == deploy["true_label"] == deploy["png_prediction"]
+
+
+def test_no_request_left_the_machine(flow):
+    assert flow.summary["refused_requests"] == []
+
+
+def test_nothing_is_left_behind(flow):
+    assert flow.summary["leftovers"] == []
+    assert _leftover_containers(flow.run_id) == []
+    assert os.listdir(flow.tmpdir) == []
+
+
+def test_a_failing_step_still_cleans_up(tmp_path):
+    # epochs=0 is refused by the trainer inside the container: a real failed training job.
+    run = run_flow(tmp_path, "--steps", "estimator", "-H", "epochs=0", timeout=600)
+    assert run.returncode == 1
+    assert run.summary["ok"] is False
+    assert run.summary["steps"]["estimator"]["status"] == "failed"
+    assert "epochs" in run.summary["error"]
+    assert run.summary["leftovers"] == []
+    assert _leftover_containers(run.run_id) == []
+    assert os.listdir(run.tmpdir) == []
+
+
+def test_an_interrupted_run_still_cleans_up(tmp_path):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    run_id = "test-interrupted-%d" % os.getpid()
+    process = subprocess.Popen(flow_command(run_id, tmp_path / "runs", "--steps", "estimator"), cwd=REPO,
+                               env=dict(os.environ, TMPDIR=str(tmpdir)), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not _leftover_containers(run_id):
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the training container never started"
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, output[-2000:]
+    assert _leftover_containers(run_id) == []
+    assert os.listdir(tmpdir) == []
