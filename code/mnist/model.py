@@ -20,33 +20,52 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
 
-def _conv_bn(c_in, c_out):
+class MnistNet(nn.Module):
+    """A small BatchNorm CNN shaped for speed on a few CPU cores (bench/train_speed.py measures it).
+
+    Three convolutions at falling resolution (w, 2w and 4w channels for `width` w), then a hidden
+    layer of 16w units:
+      - the first convolution has stride 2 (4 x 4 kernel, 28 -> 14): at full resolution a
+        one-channel convolution runs far below the CPU's arithmetic rate, and its activations,
+        pooling and BatchNorm cost more than all the layers after it;
+      - the others max-pool before BatchNorm and ReLU, which then touch a quarter of the values;
+      - the final 3 x 3 map is flattened, not pooled away (where a stroke lies tells digits
+        apart), and the hidden layer costs a few percent of the arithmetic for about 0.1% of test
+        accuracy after one epoch;
+      - parameters and activations are channels-last, the layout in which oneDNN's CPU
+        convolutions run fastest (about a third faster here than the default layout).
+    """
+
+    def __init__(self, width=16):
+        super().__init__()
+        w1, w2, w3, hidden = width, 2 * width, 4 * width, 16 * width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, w1, kernel_size=4, stride=2, padding=1, bias=False),  # 14 x 14
+            nn.BatchNorm2d(w1),
+            nn.ReLU(inplace=True),
+            _conv_pool_bn(w1, w2),  # 7 x 7
+            _conv_pool_bn(w2, w3),  # 3 x 3
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(9 * w3, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, 10),
+        )
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x):
+        x = ((x - MNIST_MEAN) / MNIST_STD).contiguous(memory_format=torch.channels_last)
+        return self.classifier(self.features(x))
+
+
+def _conv_pool_bn(c_in, c_out):
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.MaxPool2d(2),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )
-
-
-class MnistNet(nn.Module):
-    """A small BatchNorm CNN: three conv stages with max-pooling, then one linear layer."""
-
-    def __init__(self, width=32):
-        super().__init__()
-        w1, w2, w3 = width, 2 * width, 4 * width
-        self.features = nn.Sequential(
-            _conv_bn(1, w1),
-            nn.MaxPool2d(2),  # 14x14
-            _conv_bn(w1, w2),
-            nn.MaxPool2d(2),  # 7x7
-            _conv_bn(w2, w3),
-            nn.AdaptiveMaxPool2d(1),
-        )
-        self.classifier = nn.Linear(w3, 10)
-
-    def forward(self, x):
-        x = (x - MNIST_MEAN) / MNIST_STD
-        return self.classifier(torch.flatten(self.features(x), 1))
 
 
 def build_model(config):
