@@ -67,8 +67,9 @@ METRICS_FILE = "metrics.json"
 # What the training toolkit writes to /opt/ml/output/failure when a job fails.
 FAILURE_FILE = "failure"
 # How much worse the two-host model may be and still count as good as the one-host model:
-# the two runs see the same data in a different order, so they differ by a few test digits.
-DISTRIBUTED_TOLERANCE = 0.003
+# the two runs see the same data in a different order, and even one host's accuracy moves by a
+# few tenths of a point between runs of a short training (thread timing in CPU kernels).
+DISTRIBUTED_TOLERANCE = 0.005
 MIN_TRANSFORM_ACCURACY = 0.99
 
 
