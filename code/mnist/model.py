@@ -23,12 +23,14 @@ MNIST_STD = 0.3081
 class MnistNet(nn.Module):
     """A small BatchNorm CNN shaped for speed on a few CPU cores (bench/train_speed.py measures it).
 
-    Three convolutions at falling resolution (w, 2w and 4w channels for `width` w), then a hidden
+    Three convolutions at falling resolution (w, 3w and 4w channels for `width` w), then a hidden
     layer of 16w units:
       - the first convolution has stride 2 (4 x 4 kernel, 28 -> 14): at full resolution a
         one-channel convolution runs far below the CPU's arithmetic rate, and its activations,
         pooling and BatchNorm cost more than all the layers after it;
       - the others max-pool before BatchNorm and ReLU, which then touch a quarter of the values;
+      - the middle convolution is the widest for its cost: 3w channels there gave 0.1% more
+        accuracy after one epoch than 2w, for 20% more time, more than any other widening;
       - the final 3 x 3 map is flattened, not pooled away (where a stroke lies tells digits
         apart), and the hidden layer costs a few percent of the arithmetic for about 0.1% of test
         accuracy after one epoch;
@@ -38,7 +40,7 @@ class MnistNet(nn.Module):
 
     def __init__(self, width=16):
         super().__init__()
-        w1, w2, w3, hidden = width, 2 * width, 4 * width, 16 * width
+        w1, w2, w3, hidden = width, 3 * width, 4 * width, 16 * width
         self.features = nn.Sequential(
             nn.Conv2d(1, w1, kernel_size=4, stride=2, padding=1, bias=False),  # 14 x 14
             nn.BatchNorm2d(w1),
