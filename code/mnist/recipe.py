@@ -76,14 +76,16 @@ def augment(images, hp, generator):
     if hp.augmentation == "none":
         return images
     if hp.augmentation != "affine":
-        raise ValueError("augmentation must be one of %s, not %r" % (", ".join(AUGMENTATIONS), hp.augmentation))
+        raise ValueError("augmentation must be one of %s, not %r"
+                         % (", ".join(AUGMENTATIONS), hp.augmentation))
     n = images.shape[0]
     rand = torch.rand(n, 4, generator=generator, device="cpu").to(images.device)
     angle = (rand[:, 0] - 0.5) * math.radians(20)
     scale = 1 + (rand[:, 1] - 0.5) * 0.2
     shift = (rand[:, 2:] - 0.5) * 0.2  # fraction of half the image: about +-1.4 pixels
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
     return nn.functional.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
 
