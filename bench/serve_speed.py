@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 import serving_fixtures as fixtures  # noqa: E402
 import support  # noqa: E402
-from mnist import artifacts  # noqa: E402
+from mnist import artifacts, recipe  # noqa: E402
 from mnist_container import plugin  # noqa: E402
 from mnist_container.settings import default_workers  # noqa: E402
 
@@ -216,7 +216,8 @@ def readable(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=32, help="MnistNet width (the trainer's default preset: 32)")
+    parser.add_argument("--width", type=int, default=recipe.PRESETS["default"]["width"],
+                        help="MnistNet width (default: the trainer's default preset, %(default)s)")
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per cell and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cold-starts", type=int, default=3, help="docker runs per path (0: skip)")
