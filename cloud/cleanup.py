@@ -103,9 +103,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    run(common.boto_session(args), args)
-    return 0
+    return common.main(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,13 @@ def boto_session(args):
     return boto3.Session(region_name=args.region, profile_name=args.profile)
 
 
+def main(parse_args, run, argv=None):
+    """Every script's entry: parse its arguments, run it on a boto3 session from them."""
+    args = parse_args(argv)
+    run(boto_session(args), args)
+    return 0
+
+
 def sagemaker_session(boto):
     from sagemaker.session import Session
 
