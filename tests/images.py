@@ -54,3 +54,14 @@ def build_sh(*args, env=None, timeout=1800):
         ["./build.sh", *args], cwd=REPO, env={**os.environ, **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+def require_engine_and_images():
+    """Fails the session with what to do when the engine or the built images are missing."""
+    import pytest
+
+    if not engine_answers():
+        pytest.fail("no Docker engine answers: run scripts/install-docker-engine.sh")
+    missing = [name for name in (TRAIN_IMAGE, SERVE_IMAGE) if not image_exists(name)]
+    if missing:
+        pytest.fail("images not built: %s; run ./build.sh" % ", ".join(missing))

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from images import SERVE_IMAGE, TRAIN_IMAGE, engine_answers, image_exists
+from images import require_engine_and_images
 from local_mode_run import run_flow
 
 COMPARISON_DIGITS = 20000
@@ -18,11 +18,7 @@ COMPARISON_DIGITS = 20000
 
 @pytest.fixture(scope="session", autouse=True)
 def _images_built():
-    if not engine_answers():
-        pytest.fail("no Docker engine answers: run scripts/install-docker-engine.sh")
-    missing = [name for name in (TRAIN_IMAGE, SERVE_IMAGE) if not image_exists(name)]
-    if missing:
-        pytest.fail("images not built: %s; run ./build.sh" % ", ".join(missing))
+    require_engine_and_images()
 
 
 @pytest.fixture(scope="session")
