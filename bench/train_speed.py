@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,7 +101,7 @@ def summarise(name, runs):
         "name": name,
         "seeds": [r["seed"] for r in runs],
         "reached": "%d/%d" % (len(reached), len(runs)),
-        "median_time_to_target": reached[len(reached) // 2] if len(reached) == len(runs) else None,
+        "median_time_to_target": statistics.median(reached) if len(reached) == len(runs) else None,
         "times_to_target": times,
         "final_accuracies": accuracies,
         "mean_final_accuracy": sum(accuracies) / len(accuracies),
