@@ -194,8 +194,8 @@ class Flow:
             tempfile.tempdir = str(self.tmp)
             # SDK v2 warns on import and on every estimator that v3 exists; this flow shows v2
             # on purpose (and v3 in its own step).
-            quiet_v2 = {SAGEMAKER_SUPPRESS_V2_WARNING: "1"}
-            with offline.offline_environment(self.tmp), self.guard, _environ(TMPDIR=str(self.tmp), **quiet_v2):
+            run_env = {SAGEMAKER_SUPPRESS_V2_WARNING: "1", "TMPDIR": str(self.tmp)}
+            with offline.offline_environment(self.tmp), self.guard, offline.environ(run_env):
                 self._timed("data", self.prepare_data)
                 for name in self.settings.steps:
                     self._timed(name, getattr(self, "step_" + name))
@@ -516,7 +516,7 @@ def local_endpoint(serve_image, model_data, serving_port=0):
     port = serving_port or free_port()
     guard = offline.RequestGuard()
     try:
-        with offline.offline_environment(temp_root), guard, _environ(SAGEMAKER_SUPPRESS_V2_WARNING="1"):
+        with offline.offline_environment(temp_root), guard, offline.environ({"SAGEMAKER_SUPPRESS_V2_WARNING": "1"}):
             session = make_local_session(guard, temp_root, port, run_id)
             model = Model(image_uri=serve_image, model_data=model_data, role=offline.FAKE_ROLE_ARN,
                           name="mnist-%s" % run_id, sagemaker_session=session)
@@ -633,20 +633,6 @@ def _digits(channels):
 
 def _path(uri):
     return uri[len("file://"):] if uri.startswith("file://") else uri
-
-
-@contextlib.contextmanager
-def _environ(**values):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def default_data_dir(environ):

@@ -64,6 +64,25 @@ def offline_variables(config_path):
 
 
 @contextlib.contextmanager
+def environ(values):
+    """Sets (or, for None, unsets) environment variables for the block, then restores them."""
+    saved = {name: os.environ.get(name, _REMOVED) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is _REMOVED:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
 def offline_environment(workdir):
     """Sets the offline variables (writing the SDK config file into workdir), then restores.
 
@@ -72,21 +91,8 @@ def offline_environment(workdir):
     config_path = os.path.join(os.fspath(workdir), SDK_CONFIG_FILENAME)
     with open(config_path, "w") as f:
         f.write(SDK_CONFIG_YAML)
-    saved = {}
-    try:
-        for name, value in offline_variables(config_path).items():
-            saved[name] = os.environ.get(name, _REMOVED)
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with environ(offline_variables(config_path)):
         yield config_path
-    finally:
-        for name, value in saved.items():
-            if value is _REMOVED:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class OfflineViolation(RuntimeError):
