@@ -26,7 +26,7 @@ from PIL import Image
 import support
 from mnist import artifacts
 from mnist import model as mnist_model
-from mnist_container import plugin
+from mnist_container import plugin, preload
 from mnist_container.settings import Settings
 
 CODE = support.REPO / "code"
@@ -187,7 +187,8 @@ class ModelServer:
     Its config is what start_model_server writes from the same settings: the toolkit's base file
     plus the values it adds (see sagemaker_inference.model_server._generate_mms_config_properties)."""
 
-    def __init__(self, workdir, plugin_jar, model_dir=None, env=None, handler="mnist_container.handler_service"):
+    def __init__(self, workdir, plugin_jar, model_dir=None, env=None, handler="mnist_container.handler_service",
+                 preload=False):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -200,6 +201,10 @@ class ModelServer:
         self.plugin_jar = plugin_jar
         self.log_path = self.workdir / "server.log"
         self.process = None
+        # As `serve` does: backends forked from a preloader (mnist_container.preload), MMS started
+        # through the launcher in container/bin.
+        self.preload = preload
+        self.preloader = None
 
     def _config(self, toolkit_env):
         multi = self.settings.multi_model
@@ -234,12 +239,23 @@ class ModelServer:
                "LOG_LOCATION": str(self.workdir / "logs"), "METRICS_LOCATION": str(self.workdir / "logs")}
         if self.settings.multi_model:
             env["SAGEMAKER_HANDLER"] = self.handler
-        command = [os.path.join(os.path.dirname(sys.executable), "multi-model-server"), "--start", "--foreground",
+        launcher = os.path.join(os.path.dirname(sys.executable), "multi-model-server")
+        self._log = open(self.log_path, "wb")
+        if self.preload:
+            socket_path = str(tmp / "preload.sock")
+            # The image's PATH starts with its Python environment; here this one's does.
+            env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+            self.preloader = subprocess.Popen(
+                [sys.executable, "-m", "mnist_container.preload", socket_path],
+                env={**env, "PYTHONPATH": os.pathsep.join([str(CODE), str(CONTAINER)])},
+                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            env.update(preload.environment(socket_path, env))
+            launcher = str(CONTAINER / "bin" / "multi-model-server")
+        command = [launcher, "--start", "--foreground",
                    "--mms-config", str(config), "--model-store", "/",
                    "--log-config", str(_toolkit_file("log4j2.xml"))]
         if not self.settings.multi_model:
             command += ["--models", "model=%s" % self.model_dir]
-        self._log = open(self.log_path, "wb")
         # A session of its own: MMS's workers outlive its JVM, so stopping means the whole group.
         self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
@@ -305,6 +321,10 @@ class ModelServer:
                 pass
         self._log.close()
         self.process = None
+        if self.preloader is not None:
+            self.preloader.terminate()
+            self.preloader.wait(timeout=20)
+            self.preloader = None
 
     def __enter__(self):
         return self.start()

@@ -25,6 +25,7 @@ import warnings
 
 import psutil
 
+from mnist_container import preload
 from mnist_container import settings as settings_module
 
 logger = logging.getLogger("serve")
@@ -55,6 +56,10 @@ def main():
         logger.error("cannot start: %s", e)
         sys.exit(2)
     os.environ.update(settings.toolkit_environment(PLUGIN_JAR))
+    # First, so that torch is imported while the JVM starts (mnist_container.preload).
+    socket_path = os.path.join(tempfile.gettempdir(), "mnist-preload-%d.sock" % os.getpid())
+    preload.start(socket_path)
+    os.environ.update(preload.environment(socket_path))
     if not settings.multi_model:
         os.environ[SERVE_PID_ENV] = str(os.getpid())
         signal.signal(signal.SIGUSR1, _stop_after_failed_load)

@@ -23,7 +23,7 @@ def _labels(response):
 @pytest.fixture(scope="module")
 def server(trained_model, plugin_jar, tmp_path_factory):
     env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "1"}
-    with ModelServer(tmp_path_factory.mktemp("server"), plugin_jar, trained_model.model_dir, env) as running:
+    with ModelServer(tmp_path_factory.mktemp("server"), plugin_jar, trained_model.model_dir, env, preload=True) as running:
         running.wait_healthy()
         yield running
 
@@ -199,7 +199,8 @@ def test_multi_model_load_list_invoke_unload(trained_model, plugin_jar, tmp_path
     (broken / "model.json").write_text('{"width": "wide"}')
     env = {"SAGEMAKER_MULTI_MODEL": "true", "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}
     images = trained_model.images[:8]
-    with ModelServer(tmp_path / "server", plugin_jar, env=env) as server:
+    # As `serve` runs it: each model's backend forked from the preloader.
+    with ModelServer(tmp_path / "server", plugin_jar, env=env, preload=True) as server:
         server.wait_healthy()  # no models yet: healthy as soon as it listens
         models_url = server.url + "/models"
         for name, path in (("plain", plain), ("custom", custom)):

@@ -1,0 +1,294 @@
+"""Python workers that start in milliseconds: one process imports torch and the handlers while the
+JVM starts, and multi-model-server's Python backends are forked from it.
+
+On a cold start MMS starts a model's Python backend (mms/model_service_worker.py) only once its
+JVM is up, 1.5-2 s after `serve`, and that backend then spends about 3 s importing torch before it
+can load the model: together most of the time to a healthy /ping. `serve` starts this preloader
+first (start()), so the import runs while the JVM starts. MMS starts backends with the
+interpreter its launcher ran on; mnist_container.launcher makes that bin/worker-python, which hands
+its command line, environment and standard streams to the preloader (preload_client). The
+preloader forks; the child takes them over and runs model_service_worker.py as MMS asked, with
+torch already imported. Nothing is shared but imported code: each model is still loaded by its
+own backend, after the fork, and CUDA is never touched before it.
+
+If the preloader is not there (never started, failed, gone), worker-python runs the real
+interpreter instead, exactly as MMS would have.
+"""
+import importlib
+import importlib.machinery
+import json
+import logging
+import os
+import runpy
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+from mnist_container.launcher import BIN_DIR
+
+logger = logging.getLogger("preload")
+
+SOCKET_ENV = "MNIST_PRELOAD_SOCKET"
+# The interpreter worker-python falls back to.
+WORKER_PYTHON_ENV = "MNIST_WORKER_PYTHON"
+# What every backend imports before it can load a model; torch, numpy and PIL come with them.
+PRELOADED = ("mnist_container.handler_service", "mms.model_service_worker", "mms.service")
+# Packages a model's own code/ may carry a copy of (the trainer's artifacts do): a backend whose
+# path finds another copy imports that one, as it would without the preloader.
+OWN_PACKAGES = ("mnist", "mnist_container")
+# A request is one length-prefixed JSON document, with the client's stdin, stdout and stderr.
+HEADER = struct.Struct("!I")
+MAX_REQUEST = 16 * 2**20
+PR_SET_PDEATHSIG = 1
+
+
+# --- In `serve`
+
+def start(socket_path):
+    """Starts the preloader; returns its Popen. It dies with this process."""
+    return subprocess.Popen([sys.executable, "-m", __name__, socket_path])
+
+
+def environment(socket_path, environ=None):
+    """What `serve` adds to its environment (`environ`, default os.environ) so that MMS's launcher
+    and backends use the preloader."""
+    environ = os.environ if environ is None else environ
+    return {
+        "PATH": BIN_DIR + os.pathsep + environ.get("PATH", ""),
+        SOCKET_ENV: socket_path,
+        WORKER_PYTHON_ENV: sys.executable,
+    }
+
+
+# --- The preloader
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.exit("usage: python -m mnist_container.preload SOCKET")
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                        format="%(asctime)s [%(levelname)s] %(name)s - %(message)s")
+    _die_with_parent()
+    # Listening before the imports: a backend that asks early waits in the backlog, not elsewhere.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if os.path.exists(argv[0]):
+        os.unlink(argv[0])
+    listener.bind(argv[0])
+    listener.listen(64)
+    # MMS's backend sets this before anything imports torch (one OpenMP thread per worker);
+    # OpenMP reads it when torch loads it, here.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    started = time.monotonic()
+    base_path = _base_path()
+    for name in PRELOADED:
+        importlib.import_module(name)
+    logger.info("imported torch and the handlers in %.1f s; backends start from here", time.monotonic() - started)
+    Preloader(listener, base_path).run()
+
+
+class Preloader:
+    """Forks a backend per request and reports its pid and, later, its exit status. A client
+    that goes away (MMS kills worker-python to stop a backend) takes its backend with it."""
+
+    def __init__(self, listener, base_path):
+        self.listener = listener
+        self.base_path = base_path
+        self.children = {}  # pid -> the client's connection
+        self.selector = selectors.DefaultSelector()
+        self.wakeup_r, wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_r, False)
+        os.set_blocking(wakeup_w, False)
+        signal.set_wakeup_fd(wakeup_w)
+        signal.signal(signal.SIGCHLD, lambda signo, frame: None)
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def run(self):
+        self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+        self.selector.register(self.wakeup_r, selectors.EVENT_READ, "signal")
+        while True:
+            for key, _ in self.selector.select():
+                if key.data == "accept":
+                    self._accept()
+                elif key.data == "signal":
+                    self._reap()
+                else:
+                    self._client_gone(key.data)
+
+    def _accept(self):
+        connection, _ = self.listener.accept()
+        try:
+            request, fds = receive_request(connection)
+        except (OSError, ValueError) as e:
+            logger.warning("dropped a request: %s", e)
+            connection.close()
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self._become_backend(request, fds)  # never returns
+        for fd in fds:
+            os.close(fd)
+        try:
+            os.setpgid(pid, pid)  # also in the child: whichever runs first
+        except OSError:
+            pass
+        try:
+            connection.sendall(b'{"pid": %d}\n' % pid)
+        except OSError:
+            _kill_group(pid, signal.SIGKILL)
+        self.children[pid] = connection
+        self.selector.register(connection, selectors.EVENT_READ, pid)
+
+    def _become_backend(self, request, fds):
+        code = 70
+        try:
+            signal.set_wakeup_fd(-1)
+            for signo in (signal.SIGCHLD, signal.SIGTERM):
+                signal.signal(signo, signal.SIG_DFL)
+            self.selector.close()
+            for fd in [self.listener.fileno(), self.wakeup_r] + [c.fileno() for c in self.children.values()]:
+                os.close(fd)
+            # A group of its own: stopping a backend stops the workers it forks.
+            os.setpgid(0, 0)
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+                os.close(fd)
+            # The backend configures logging as it would in a fresh interpreter.
+            for handler in logging.root.handlers[:]:
+                logging.root.removeHandler(handler)
+            os.chdir(request["cwd"])
+            os.environ.clear()
+            os.environ.update(request["env"])
+            adopt_python_path(request["env"].get("PYTHONPATH", ""), self.base_path)
+            script, *arguments = request["argv"]
+            sys.argv = [script, *arguments]
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:  # noqa: BLE001 - report it in the backend's own log, then exit
+            logging.exception("the backend failed")
+            code = 1
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code)
+
+    def _reap(self):
+        while True:
+            try:
+                os.read(self.wakeup_r, 512)
+            except BlockingIOError:
+                break
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            connection = self.children.pop(pid, None)
+            if connection is not None:
+                self.selector.unregister(connection)
+                try:
+                    connection.sendall(b'{"exit": %d}\n' % os.waitstatus_to_exitcode(status))
+                except OSError:
+                    pass
+                connection.close()
+
+    def _client_gone(self, pid):
+        connection = self.children[pid]
+        try:
+            gone = connection.recv(1) == b""
+        except OSError:
+            gone = True
+        if gone:
+            self.selector.unregister(connection)
+            _kill_group(pid, signal.SIGKILL)
+
+    def _stop(self, signo, frame):
+        for pid in list(self.children):
+            _kill_group(pid, signal.SIGTERM)
+        os._exit(0)
+
+
+def adopt_python_path(python_path, base_path):
+    """Makes sys.path what a fresh interpreter would build from `python_path` (a PYTHONPATH), and
+    drops the preloaded copies of this project's packages if that path finds others first."""
+    sys.path[:] = [entry for entry in python_path.split(os.pathsep) if entry] + base_path
+    importlib.invalidate_caches()
+    for name in OWN_PACKAGES:
+        module = sys.modules.get(name)
+        spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
+        found = spec.origin if spec is not None else None
+        if module is not None and (found is None or os.path.realpath(found) != os.path.realpath(module.__file__)):
+            for loaded in [n for n in sys.modules if n.split(".")[0] in OWN_PACKAGES]:
+                del sys.modules[loaded]
+            return
+
+
+def receive_request(connection):
+    """One request: {"argv", "cwd", "env"} and the client's three standard streams."""
+    data, fds, _, _ = socket.recv_fds(connection, 65536, 3)
+    try:
+        if len(fds) != 3 or len(data) < HEADER.size:
+            raise ValueError("expected a request with 3 file descriptors, got %d bytes and %d" % (len(data), len(fds)))
+        (size,) = HEADER.unpack_from(data)
+        if size > MAX_REQUEST:
+            raise ValueError("a request of %d bytes" % size)
+        data = data[HEADER.size:]
+        while len(data) < size:
+            chunk = connection.recv(size - len(data))
+            if not chunk:
+                raise ValueError("the client went away mid-request")
+            data += chunk
+        request = json.loads(data)
+        if not (isinstance(request.get("argv"), list) and request["argv"] and isinstance(request.get("env"), dict)
+                and isinstance(request.get("cwd"), str)):
+            raise ValueError("a request needs argv, cwd and env")
+        return request, fds
+    except (ValueError, OSError):
+        for fd in fds:
+            os.close(fd)
+        raise
+
+
+def _base_path():
+    """sys.path without the script's folder and PYTHONPATH: what every interpreter here starts with."""
+    own = {os.path.abspath(entry) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry}
+    return [entry for entry in sys.path[1:] if os.path.abspath(entry) not in own]
+
+
+def _kill_group(pid, signo):
+    try:
+        os.killpg(pid, signo)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signo)
+        except ProcessLookupError:
+            pass
+
+
+def _die_with_parent():
+    """SIGTERM when `serve` ends, however it ends (Linux only; elsewhere the container's end does it)."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
