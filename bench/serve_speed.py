@@ -1,14 +1,17 @@
 """Serving speed of the inference image's path against the stock path, side by side in one run.
 
-    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 3] [--json out.json]
+    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 5] [--warmup 15] [--json out.json]
 
 Both paths run the same multi-model-server (the host's Java 17), the same model and the same
-number of workers; they differ only in the Python behind MMS:
-  ours   mnist_container.handler_service + mnist.inference (this image's serve)
+number of workers:
+  ours   as this image's serve starts it: mnist_container.handler_service + mnist.inference, MMS
+         through mnist_container.launcher (its logging config), backends forked from the preloader
   stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
-         predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE below)
-Measured, each path in turn within every round (rounds interleave the paths, so background load
-on a shared machine falls on both alike; the median of the rounds is reported):
+         predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
+         below), MMS with the toolkit's config
+After a warm-up of both servers (--warmup seconds of load each: the JVM compiles the request
+path as it runs it), measured, each path in turn within every round (rounds interleave the paths,
+so background load on a shared machine falls on both alike; the median of the rounds is reported):
   - single-image JSON requests at concurrency 1 and 8: throughput, p50 and p99 latency
   - MultiRecord CSV batches (as batch transform sends them, BATCH_ROWS images per request,
     2 requests in flight): images per second
@@ -219,7 +222,8 @@ def main():
     parser.add_argument("--width", type=int, default=recipe.PRESETS["default"]["width"],
                         help="MnistNet width (default: the trainer's default preset, %(default)s)")
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per cell and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=float, default=15.0, help="seconds of load per server before the rounds")
     parser.add_argument("--cold-starts", type=int, default=3, help="docker runs per path (0: skip)")
     parser.add_argument("--json", default=str(REPO / "bench" / "results" / "serve_speed-latest.json"),
                         help="where to write the results (default: %(default)s)")
@@ -239,7 +243,7 @@ def main():
     cells = {}  # (path, measurement) -> list over rounds
     limits = {}  # (path, "single" or "batch") -> list over rounds
     servers = {
-        "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER),
+        "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
         "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER),
     }
     try:
@@ -254,6 +258,11 @@ def main():
             predicted = _labels(name, response.content)
             print("%-5s accuracy on 100 test digits: %.2f" % (name, (predicted == labels[:100]).mean()), flush=True)
 
+        # The JVM compiles MMS's request path as it runs it: rounds measured cold rose by 1.5-2x
+        # from the first to the third. Both servers are warmed alike before anything is timed.
+        for server in servers.values():
+            load(server.url, single, "application/json", "application/json", 8, args.warmup, warmup=0)
+            load(server.url, batch, "text/csv", "text/csv", 2, args.warmup / 4, warmup=0)
         for round_ in range(args.rounds):
             for name, server in servers.items():
                 for concurrency in (1, 8):
