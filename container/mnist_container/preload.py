@@ -86,6 +86,10 @@ def main(argv=None):
     base_path = _base_path()
     for name in PRELOADED:
         importlib.import_module(name)
+    if sys.modules["torch"].cuda.is_initialized():
+        # A forked child cannot use CUDA that its parent initialised: backends must start without us.
+        logger.error("CUDA was initialised while importing; backends will start without the preloader")
+        sys.exit(1)
     logger.info("imported torch and the handlers in %.1f s; backends start from here", time.monotonic() - started)
     Preloader(listener, base_path).run()
 
