@@ -64,9 +64,9 @@ def main():
         os.environ[SERVE_PID_ENV] = str(os.getpid())
         signal.signal(signal.SIGUSR1, _stop_after_failed_load)
         if settings.workers > 1:
-            # Workers that start together import torch together, each slowed by the others: the
-            # endpoint turns healthy ~3 s sooner on 2 cores when one worker starts alone and the
-            # rest follow once it holds the model.
+            # Workers that start together load together, each slowed by the others: ~3 s on 2
+            # cores when each imported torch itself (before the preloader, and still whenever it
+            # is unavailable). One worker starts alone and the rest follow once it holds the model.
             os.environ[settings_module.MODEL_SERVER_WORKERS] = "1"
             threading.Thread(target=_add_workers_when_healthy, args=(settings.port, settings.workers),
                              name="add-workers", daemon=True).start()
