@@ -245,9 +245,8 @@ class ModelServer:
             socket_path = str(tmp / "preload.sock")
             # The image's PATH starts with its Python environment; here this one's does.
             env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-            self.preloader = subprocess.Popen(
-                [sys.executable, "-m", "mnist_container.preload", socket_path],
-                env={**env, "PYTHONPATH": os.pathsep.join([str(CODE), str(CONTAINER)])},
+            self.preloader = preload.start(
+                socket_path, env={**env, "PYTHONPATH": os.pathsep.join([str(CODE), str(CONTAINER)])},
                 stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
             env.update(preload.environment(socket_path, env))
             launcher = str(CONTAINER / "bin" / "multi-model-server")

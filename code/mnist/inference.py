@@ -31,7 +31,7 @@ def model_fn(model_dir):
             "cannot load the model in %s: it must hold %s and %s as mnist.model.save writes them "
             "(SageMaker unpacks model.tar.gz there); %s: %s"
             % (model_dir, mnist_model.WEIGHTS_FILE, mnist_model.CONFIG_FILE, type(e).__name__, e)) from e
-    model = prepare_for_inference(net)
+    model = InferenceNet(net)
     # One pass now, so the first request does not pay for oneDNN's kernel selection and a /ping
     # that says healthy means a model that has already answered.
     with torch.inference_mode():
@@ -56,11 +56,6 @@ def output_fn(prediction, accept):
     # missing or */* Accept; anything still open-ended gets JSON.
     kind = codecs.negotiate(accept)
     return codecs.encode(np.asarray(prediction), kind), kind
-
-
-def prepare_for_inference(net):
-    """The function of an MnistNet (eval mode) in the form that runs fastest for inference."""
-    return InferenceNet(net)
 
 
 class InferenceNet(nn.Module):

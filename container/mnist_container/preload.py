@@ -23,34 +23,31 @@ import runpy
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 
 from mnist_container.launcher import BIN_DIR
+# The wire format and names are the client's: it runs with the standard library alone.
+from mnist_container.preload_client import HEADER, SOCKET_ENV, WORKER_PYTHON_ENV
 
 logger = logging.getLogger("preload")
 
-SOCKET_ENV = "MNIST_PRELOAD_SOCKET"
-# The interpreter worker-python falls back to.
-WORKER_PYTHON_ENV = "MNIST_WORKER_PYTHON"
 # What every backend imports before it can load a model; torch, numpy and PIL come with them.
 PRELOADED = ("mnist_container.handler_service", "mms.model_service_worker", "mms.service")
 # Packages a model's own code/ may carry a copy of (the trainer's artifacts do): a backend whose
 # path finds another copy imports that one, as it would without the preloader.
 OWN_PACKAGES = ("mnist", "mnist_container")
-# A request is one length-prefixed JSON document, with the client's stdin, stdout and stderr.
-HEADER = struct.Struct("!I")
 MAX_REQUEST = 16 * 2**20
 PR_SET_PDEATHSIG = 1
 
 
 # --- In `serve`
 
-def start(socket_path):
-    """Starts the preloader; returns its Popen. It dies with this process."""
-    return subprocess.Popen([sys.executable, "-m", __name__, socket_path])
+def start(socket_path, **popen_args):
+    """Starts the preloader (subprocess.Popen's own arguments pass through); returns its Popen.
+    It dies with this process."""
+    return subprocess.Popen([sys.executable, "-m", __name__, socket_path], **popen_args)
 
 
 def environment(socket_path, environ=None):

@@ -17,7 +17,9 @@ import struct
 import sys
 
 SOCKET_ENV = "MNIST_PRELOAD_SOCKET"
+# The interpreter to become when there is no preloader.
 WORKER_PYTHON_ENV = "MNIST_WORKER_PYTHON"
+# A request is one length-prefixed JSON document, sent with the client's stdin, stdout and stderr.
 HEADER = struct.Struct("!I")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 

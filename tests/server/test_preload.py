@@ -40,8 +40,7 @@ def preloader(tmp_path_factory):
     folder = tmp_path_factory.mktemp("preload")
     socket_path = str(folder / "preload.sock")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(support.REPO / "code"), str(support.REPO / "container")])}
-    process = subprocess.Popen([sys.executable, "-m", "mnist_container.preload", socket_path], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = preload.start(socket_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Ready once it says so: it listens at once, and answers after the imports.
     assert "imported torch" in process.stdout.readline()
     yield process, socket_path
