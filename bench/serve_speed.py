@@ -43,8 +43,7 @@ import serving_fixtures as fixtures  # noqa: E402
 import support  # noqa: E402
 from mnist import artifacts, recipe  # noqa: E402
 from mnist_container import plugin  # noqa: E402
-from mnist_container.settings import MODEL_SERVER_VMARGS, default_workers  # noqa: E402
-from sagemaker_inference import environment as toolkit_environment  # noqa: E402
+from mnist_container.settings import default_workers  # noqa: E402
 
 BATCH_ROWS = 1000
 SERVE_IMAGE = os.environ.get("SERVE_IMAGE", "mnist-pytorch-inference:latest")
@@ -245,9 +244,7 @@ def main():
     limits = {}  # (path, "single" or "batch") -> list over rounds
     servers = {
         "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
-        # The stock server's JVM gets sagemaker-inference's default options, not this image's.
-        "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER,
-                                      env={MODEL_SERVER_VMARGS: toolkit_environment.DEFAULT_VMARGS}),
+        "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER),
     }
     try:
         for server in servers.values():

@@ -31,12 +31,8 @@ DEFAULT_TIMEOUT_SECONDS = 60
 DEFAULT_MAX_PAYLOAD_IN_MB = 6
 DEFAULT_PROGRAM = "inference.py"
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
-# sagemaker-inference's default (the JVM sizes its heap from the machine, not the cgroup), and the
-# JIT's first tier only: MMS only moves bytes between sockets, and C2 kept compiling it on a core
-# of its own long after start-up, through and after the benchmark's warm-up (a fifth of all CPU
-# samples). C1 alone halved the JVM's CPU per request at concurrency 1 and started it faster
-# (bench/serve_speed.md). A value in SAGEMAKER_MODEL_SERVER_VMARGS replaces both.
-DEFAULT_VMARGS = "-XX:-UseContainerSupport -XX:TieredStopAtLevel=1"
+# sagemaker-inference's default: the JVM sizes its heap from the machine, not the cgroup.
+DEFAULT_VMARGS = "-XX:-UseContainerSupport"
 OUTPUT_TYPES = ("application/json", "text/csv", "application/jsonlines", "application/x-npy")
 
 
