@@ -1,6 +1,6 @@
 """Serving speed of the inference image's path against the stock path, side by side in one run.
 
-    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 5] [--warmup 15] [--json out.json]
+    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 5] [--warmup 90] [--json out.json]
 
 Both paths run the same multi-model-server (the host's Java 17), the same model and the same
 number of workers:
@@ -9,8 +9,8 @@ number of workers:
   stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
          below), MMS with the toolkit's config
-After a warm-up of both servers (--warmup seconds of load each: the JVM compiles the request
-path as it runs it), measured, each path in turn within every round (rounds interleave the paths,
+After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler takes about
+a minute of load to finish with MMS's request path), measured, each path in turn within every round (rounds interleave the paths,
 so background load on a shared machine falls on both alike; the median of the rounds is reported):
   - single-image JSON requests at concurrency 1 and 8: throughput, p50 and p99 latency
   - MultiRecord CSV batches (as batch transform sends them, BATCH_ROWS images per request,
@@ -223,7 +223,10 @@ def main():
                         help="MnistNet width (default: the trainer's default preset, %(default)s)")
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per cell and round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--warmup", type=float, default=15.0, help="seconds of load per server before the rounds")
+    # The JVM's C2 compiler works on MMS's request path for about a minute under load: the JVM's
+    # CPU per request at concurrency 1 fell from 1.2 to 0.6 ms over the first 75 s, and a server
+    # then keeps that rate. 90 s of warm-up puts every round in that steady state.
+    parser.add_argument("--warmup", type=float, default=90.0, help="seconds of load per server before the rounds")
     parser.add_argument("--cold-starts", type=int, default=3, help="docker runs per path (0: skip)")
     parser.add_argument("--json", default=str(REPO / "bench" / "results" / "serve_speed-latest.json"),
                         help="where to write the results (default: %(default)s)")
@@ -258,8 +261,8 @@ def main():
             predicted = _labels(name, response.content)
             print("%-5s accuracy on 100 test digits: %.2f" % (name, (predicted == labels[:100]).mean()), flush=True)
 
-        # The JVM compiles MMS's request path as it runs it: rounds measured cold rose by 1.5-2x
-        # from the first to the third. Both servers are warmed alike before anything is timed.
+        # The JVM compiles MMS's request path as it runs it (see --warmup): rounds measured cold
+        # rose by 1.5-2x from the first to the third. Both servers are warmed alike.
         for server in servers.values():
             load(server.url, single, "application/json", "application/json", 8, args.warmup, warmup=0)
             load(server.url, batch, "text/csv", "text/csv", 2, args.warmup / 4, warmup=0)
