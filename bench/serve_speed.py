@@ -10,8 +10,9 @@ number of workers:
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
          below), MMS with the toolkit's config
 After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler takes about
-a minute of load to finish with MMS's request path), measured, each path in turn within every round (rounds interleave the paths,
-so background load on a shared machine falls on both alike; the median of the rounds is reported):
+a minute of load to finish with MMS's request path), measured, each path in turn within every
+round (rounds interleave the paths, so background load on a shared machine falls on both alike;
+the median of the rounds is reported):
   - single-image JSON requests at concurrency 1 and 8: throughput, p50 and p99 latency
   - MultiRecord CSV batches (as batch transform sends them, BATCH_ROWS images per request,
     2 requests in flight): images per second

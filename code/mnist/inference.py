@@ -95,9 +95,7 @@ class InferenceNet(nn.Module):
             weight1 = conv1.weight * scale.view(-1, 1, 1, 1)
             bias1 = bias1 - mnist_model.MNIST_MEAN / mnist_model.MNIST_STD * weight1.sum(dim=(1, 2, 3))
             weight1 = weight1 / mnist_model.MNIST_STD
-        tensors = {"conv1_weight": weight1, "conv1_bias": bias1,
-                   # the same weights as a (16 taps) x (channels) matrix for the matrix-product form
-                   "stem_matrix": weight1.flatten(1).t()}
+        tensors = {"conv1_weight": weight1, "conv1_bias": bias1}
         for name, block in (("block2", net.features[3]), ("block3", net.features[4])):
             conv, _, norm, _ = block
             scale, shift = _scale_and_shift(norm)
@@ -117,7 +115,7 @@ class InferenceNet(nn.Module):
         p = self._parameters
         x = f.pad(x, (1, 1, 1, 1), value=mnist_model.MNIST_MEAN)
         if x.shape[0] <= self.SMALL_BATCH:
-            x = _stem_as_matrix_product(x.contiguous(), p["stem_matrix"], p["conv1_bias"]).relu_()
+            x = _stem_as_matrix_product(x.contiguous(), p["conv1_weight"], p["conv1_bias"]).relu_()
         else:
             x = f.conv2d(x, p["conv1_weight"], p["conv1_bias"], stride=2).relu_()
         x = f.max_pool2d(f.conv2d(x, p["block2_weight"], None, padding=1), 2)
@@ -128,14 +126,14 @@ class InferenceNet(nn.Module):
         return f.linear(x, p["output_weight"], p["output_bias"])
 
 
-def _stem_as_matrix_product(padded, matrix, bias):
-    """The 4 x 4, stride-2 convolution of N x 1 x 30 x 30 padded images as one product: each
-    output pixel's 16 input taps, read through a strided view, times the taps x channels matrix.
-    Returns N x C x 14 x 14 (a channels-last view)."""
+def _stem_as_matrix_product(padded, weight, bias):
+    """The 4 x 4, stride-2 convolution (C x 1 x 4 x 4 `weight`) of N x 1 x 30 x 30 padded images as
+    one product: each output pixel's 16 input taps, read through a strided view, times the
+    weights seen as a taps x channels matrix. Returns N x C x 14 x 14 (a channels-last view)."""
     n, _, height, width = padded.shape
     out_h, out_w = (height - 4) // 2 + 1, (width - 4) // 2 + 1
     taps = padded.as_strided((n, out_h, out_w, 4, 4), (height * width, 2 * width, 2, width, 1))
-    out = torch.addmm(bias, taps.reshape(n * out_h * out_w, 16), matrix)
+    out = torch.addmm(bias, taps.reshape(n * out_h * out_w, 16), weight.view(-1, 16).t())
     return out.view(n, out_h, out_w, -1).permute(0, 3, 1, 2)
 
 
