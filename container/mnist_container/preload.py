@@ -98,7 +98,7 @@ class Preloader:
     def __init__(self, listener, base_path):
         self.listener = listener
         self.base_path = base_path
-        self.children = {}  # pid -> the client's connection
+        self.children = {}  # pid -> the client's connection (None once the client is gone)
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_r, False)
@@ -152,7 +152,7 @@ class Preloader:
             for signo in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(signo, signal.SIG_DFL)
             self.selector.close()
-            for fd in [self.listener.fileno(), self.wakeup_r] + [c.fileno() for c in self.children.values()]:
+            for fd in [self.listener.fileno(), self.wakeup_r] + [c.fileno() for c in self.children.values() if c]:
                 os.close(fd)
             # A group of its own: stopping a backend stops the workers it forks.
             os.setpgid(0, 0)
@@ -212,7 +212,10 @@ class Preloader:
         except OSError:
             gone = True
         if gone:
+            # The backend stays in children until it is reaped, with no client left to tell.
             self.selector.unregister(connection)
+            connection.close()
+            self.children[pid] = None
             _kill_group(pid, signal.SIGKILL)
 
     def _stop(self, signo, frame):

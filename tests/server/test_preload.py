@@ -114,6 +114,11 @@ def test_a_killed_client_takes_its_backend_with_it(preloader, backend, tmp_path)
     client.communicate(timeout=30)
     backend_process.wait(timeout=30)
     assert not backend_process.is_running()
+    # The preloader reaps that backend and goes on serving: the next backend is forked by it.
+    next_client = run_client(socket_path, backend, 0)
+    out, _ = next_client.communicate(timeout=60)
+    assert next_client.returncode == 0 and json.loads(out)["torch"] is True
+    assert preloader[0].poll() is None
 
 
 def test_a_malformed_request_is_dropped_and_the_next_is_served(preloader, backend):
