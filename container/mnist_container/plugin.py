@@ -1,4 +1,5 @@
-"""Builds the model server's endpoint plugin (mms_plugin/*.java): /ping and /execution-parameters.
+"""Builds the model server's plugin (mms_plugin/*.java): the /ping and /execution-parameters
+endpoints, and the agent that gives MMS's workers affinity (WorkerAffinity.java).
 
     python -m mnist_container.plugin JAR
 
@@ -27,16 +28,21 @@ def model_server_jar():
     return pathlib.Path(mms.__file__).resolve().parent / "frontend" / "model-server.jar"
 
 
+def javac(sources, classes, class_path, java="java"):
+    """Compiles Java sources into the folder `classes` against the jars in class_path."""
+    subprocess.run(
+        [java, "-m", "jdk.compiler/com.sun.tools.javac.Main", "--release", "17", "-nowarn",
+         "-cp", os.pathsep.join(str(p) for p in class_path), "-d", str(classes), *map(str, sources)],
+        check=True,
+    )
+
+
 def build(jar_path, java="java"):
     """Compiles the plugin and writes it as an agent jar at jar_path; returns the path."""
     jar_path = pathlib.Path(jar_path)
     sources = sorted(str(p) for p in SOURCE_DIR.glob("*.java"))
     with tempfile.TemporaryDirectory() as classes:
-        subprocess.run(
-            [java, "-m", "jdk.compiler/com.sun.tools.javac.Main", "--release", "17", "-nowarn",
-             "-cp", str(model_server_jar()), "-d", classes, *sources],
-            check=True,
-        )
+        javac(sources, classes, [model_server_jar()], java)
         jar_path.parent.mkdir(parents=True, exist_ok=True)
         staging = jar_path.with_name(jar_path.name + ".tmp")
         with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as jar:
