@@ -5,10 +5,11 @@
 Both paths run the same multi-model-server (the host's Java 17), the same model and the same
 number of workers:
   ours   as this image's serve starts it: mnist_container.handler_service + mnist.inference, MMS
-         through mnist_container.launcher (its logging config), backends forked from the preloader
+         through mnist_container.launcher (its logging config) with the plugin agent's worker
+         affinity, backends forked from the preloader
   stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
-         below), MMS with the toolkit's config
+         below), MMS with the toolkit's config and MMS's own worker order (no worker affinity)
 After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler takes about
 a minute of load to finish with MMS's request path), measured, each path in turn within every
 round (rounds interleave the paths, so background load on a shared machine falls on both alike;
@@ -65,6 +66,7 @@ def predict_fn(data, model):
         return torch.softmax(model(images), dim=1).numpy()
 '''
 STOCK_HANDLER = "sagemaker_inference.default_handler_service"
+STOCK_VMARGS = "-XX:-UseContainerSupport -Dmnist.worker_affinity=false"  # the toolkit's vmargs, MMS's worker order
 OURS_HANDLER = "mnist_container.handler_service"
 
 
@@ -248,7 +250,9 @@ def main():
     limits = {}  # (path, "single" or "batch") -> list over rounds
     servers = {
         "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
-        "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER),
+        # The plugin jar serves the stock path's /ping too; its worker affinity is ours, not stock's.
+        "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER,
+                                      env={"SAGEMAKER_MODEL_SERVER_VMARGS": STOCK_VMARGS}),
     }
     try:
         for server in servers.values():
