@@ -11,9 +11,10 @@ number of workers:
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
          below), MMS with the toolkit's config and MMS's own worker order (no worker affinity)
 After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler takes about
-a minute of load to finish with MMS's request path), measured, each path in turn within every
-round (rounds interleave the paths, so background load on a shared machine falls on both alike;
-the median of the rounds is reported):
+a minute of load to finish with MMS's request path), measured in rounds, each measurement on both
+paths back to back (the first path alternating by round), so that background load and the
+machine's drift fall on both alike; reported: the median of the rounds for each path, their
+ratio, and the median of the rounds' paired ratios:
   - single-image JSON requests at concurrency 1 and 8: throughput, p50 and p99 latency
   - MultiRecord CSV batches (as batch transform sends them, BATCH_ROWS images per request,
     2 requests in flight): images per second
@@ -272,14 +273,19 @@ def main():
             load(server.url, single, "application/json", "application/json", 8, args.warmup, warmup=0)
             load(server.url, batch, "text/csv", "text/csv", 2, args.warmup / 4, warmup=0)
         for round_ in range(args.rounds):
-            for name, server in servers.items():
-                for concurrency in (1, 8):
+            # Each measurement on both paths back to back, the first path alternating by round:
+            # the pairs are seconds apart, so the machine's drift falls on both (see report).
+            order = list(servers.items())[::1 if round_ % 2 == 0 else -1]
+            for measurement in ("c1", "c8", "batch"):
+                for name, server in order:
+                    if measurement == "batch":
+                        rate, _ = load(server.url, batch, "text/csv", "text/csv", 2, args.seconds)
+                        cells.setdefault((name, "batch"), []).append((rate * BATCH_ROWS, 0, 0))
+                        continue
                     rate, latencies = load(server.url, single, "application/json", "application/json",
-                                           concurrency, args.seconds)
-                    cells.setdefault((name, "c%d" % concurrency), []).append(
+                                           int(measurement[1:]), args.seconds)
+                    cells.setdefault((name, measurement), []).append(
                         (rate, percentile(latencies, 50), percentile(latencies, 99)))
-                rate, _ = load(server.url, batch, "text/csv", "text/csv", 2, args.seconds)
-                cells.setdefault((name, "batch"), []).append((rate * BATCH_ROWS, 0, 0))
             # The limits, measured in the same round: the handler alone, in this process.
             for name, model_dir, handler in (("ours", ours_dir, OURS_HANDLER), ("stock", stock_dir, STOCK_HANDLER)):
                 limits.setdefault((name, "single"), []).append(in_process_rate(
@@ -336,7 +342,13 @@ def report(cells, limits, cold, workers):
                                      ("batch", "MultiRecord CSV", "images/s")):
         ours, stock = _median(cells[("ours", measurement)]), _median(cells[("stock", measurement)])
         print("%-34s %12.0f %12.0f %7.2fx   (%s)" % (title, ours[0], stock[0], ours[0] / stock[0], unit))
+        # The ratio of each round's back-to-back pair: the machine's speed drifts by up to a third
+        # within minutes, which moves both medians; a pair seconds apart shares the drift.
+        paired = [o[0] / s[0] for o, s in zip(cells[("ours", measurement)], cells[("stock", measurement)])]
+        print("%-34s %26s %7.2fx   (median of %d rounds, %.2f-%.2f)"
+              % ("  paired ratio", "", statistics.median(paired), len(paired), min(paired), max(paired)))
         entry = {"unit": unit, "ours": ours[0], "stock": stock[0], "ratio": ours[0] / stock[0],
+                 "paired_ratio": {"median": statistics.median(paired), "rounds": paired},
                  "rounds": {"ours": [c[0] for c in cells[("ours", measurement)]],
                             "stock": [c[0] for c in cells[("stock", measurement)]]}}
         if measurement != "batch":
