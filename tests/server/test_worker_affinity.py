@@ -95,9 +95,8 @@ def _backends(server, body, clients, requests_each):
     return {pid: pids.count(pid) for pid in set(pids)}
 
 
-@pytest.mark.parametrize("vmargs, one_at_a_time_backends", [(None, 1), (STOCK_ORDER, 2)])
-def test_a_server_keeps_one_request_at_a_time_on_one_backend(trained_model, plugin_jar, tmp_path,
-                                                              vmargs, one_at_a_time_backends):
+@pytest.mark.parametrize("vmargs", [None, STOCK_ORDER])
+def test_a_server_keeps_one_request_at_a_time_on_one_backend(trained_model, plugin_jar, tmp_path, vmargs):
     model_dir = trained_model.copy_to(tmp_path / "model")
     (model_dir / "code" / "inference.py").write_text(textwrap.dedent(WHICH_BACKEND))
     env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
@@ -109,6 +108,12 @@ def test_a_server_keeps_one_request_at_a_time_on_one_backend(trained_model, plug
         answer = server.invoke(body, "application/json").json()
         assert answer["digits"] == trained_model.predicted[:1].tolist()
         sequential = _backends(server, body, clients=1, requests_each=30)
-        assert len(sequential) == one_at_a_time_backends, sequential
+        if vmargs == STOCK_ORDER:
+            # MMS's own order: its two workers take turns.
+            assert len(sequential) == 2 and min(sequential.values()) >= 10, sequential
+        else:
+            # The worker idle last takes each request. (A worker thread descheduled between its
+            # answer and its next wait is not idle yet; the other one then rightly takes one.)
+            assert max(sequential.values()) >= 28, sequential
         concurrent = _backends(server, body, clients=8, requests_each=5)
         assert len(concurrent) == 2 and sum(concurrent.values()) == 40, concurrent

@@ -39,6 +39,8 @@ final class WorkerAffinity implements ClassFileTransformer {
                         + RENAMES.keySet() + " (found " + result.renamed + "); left unchanged");
                 return null;
             }
+            System.err.println("mnist worker affinity: on (the worker idle last takes the next job;"
+                    + " -Dmnist.worker_affinity=false for MMS's own order)");
             return result.classFile;
         } catch (RuntimeException e) {
             System.err.println("mnist worker affinity: left " + MODEL + " unchanged: " + e);
