@@ -122,9 +122,11 @@ public final class WorkerAffinityCheck {
         out.append("\"queue\": \"").append(jobsDb.get(Model.DEFAULT_DATA_QUEUE).getClass().getName())
                 .append("\", ");
 
-        // Concurrency 1: each job is added once every worker is idle again.
+        // Concurrency 1: each job is added once every worker is idle again. Each job takes 2 ms, as
+        // a backend's round trip does: a worker that came straight back would take the stock lock
+        // again before the thread it released could (the lock is not fair), which MMS never does.
         ConcurrentMap<String, String> servedBy = new ConcurrentHashMap<>();
-        List<Worker> workers = start(model, 2, 0, servedBy);
+        List<Worker> workers = start(model, 2, 2, servedBy);
         for (int i = 0; i < 40; i++) {
             Job j = job();
             model.addJob(j);
