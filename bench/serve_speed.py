@@ -46,7 +46,7 @@ import serving_fixtures as fixtures  # noqa: E402
 import support  # noqa: E402
 from mnist import artifacts, recipe  # noqa: E402
 from mnist_container import plugin  # noqa: E402
-from mnist_container.settings import default_workers  # noqa: E402
+from mnist_container.settings import DEFAULT_VMARGS, default_workers  # noqa: E402
 
 BATCH_ROWS = 1000
 SERVE_IMAGE = os.environ.get("SERVE_IMAGE", "mnist-pytorch-inference:latest")
@@ -67,7 +67,7 @@ def predict_fn(data, model):
         return torch.softmax(model(images), dim=1).numpy()
 '''
 STOCK_HANDLER = "sagemaker_inference.default_handler_service"
-STOCK_VMARGS = "-XX:-UseContainerSupport -Dmnist.worker_affinity=false"  # the toolkit's vmargs, MMS's worker order
+STOCK_VMARGS = DEFAULT_VMARGS + " -Dmnist.worker_affinity=false"  # the toolkit's vmargs, MMS's worker order
 OURS_HANDLER = "mnist_container.handler_service"
 
 

@@ -128,12 +128,16 @@ def test_endpoint_runs_as_the_serving_user(endpoint):
     assert uids == {"1000"}
 
 
-def test_endpoint_runs_the_configured_workers(endpoint):
+def _wait_for_two_ready_workers(endpoint):
     # One worker starts first; the second joins once the model is loaded.
     def workers_ready():
         description = requests.get(endpoint.url + "/models/model", timeout=10).json()
         return [worker["status"] for worker in description["workers"]] == ["READY", "READY"]
     wait_for(workers_ready, STARTUP_TIMEOUT, 0.5, "2 workers ready")
+
+
+def test_endpoint_runs_the_configured_workers(endpoint):
+    _wait_for_two_ready_workers(endpoint)
 
 
 _BACKEND_RESPONSE = re.compile(r"\] (W-\d+-\S+) com\.amazonaws\.ml\.mms\.wlm\.WorkerThread - Backend response time")
@@ -144,7 +148,7 @@ def _answers_by_worker(logs):
 
 
 def test_endpoint_keeps_one_request_at_a_time_on_one_worker(endpoint, trained_model):  # noqa: F811
-    test_endpoint_runs_the_configured_workers(endpoint)
+    _wait_for_two_ready_workers(endpoint)
     assert "mnist worker affinity: on" in endpoint.logs()
     before = _answers_by_worker(endpoint.logs())
     body = json_body(trained_model.images[:1])

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from mnist_container import plugin
+from mnist_container.settings import DEFAULT_VMARGS
 from serving_fixtures import ModelServer, json_body
 
 pytestmark = pytest.mark.server
@@ -101,7 +102,7 @@ def test_a_server_keeps_one_request_at_a_time_on_one_backend(trained_model, plug
     (model_dir / "code" / "inference.py").write_text(textwrap.dedent(WHICH_BACKEND))
     env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}
     if vmargs:
-        env["SAGEMAKER_MODEL_SERVER_VMARGS"] = "-XX:-UseContainerSupport " + vmargs
+        env["SAGEMAKER_MODEL_SERVER_VMARGS"] = DEFAULT_VMARGS + " " + vmargs
     body = json_body(trained_model.images[:1])
     with ModelServer(tmp_path / "server", plugin_jar, model_dir, env, preload=True) as server:
         server.wait_healthy()

@@ -1,12 +1,11 @@
 package mnist.mms;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -40,45 +39,34 @@ final class ConstantPoolRenamer {
     }
 
     private static Result rewrite(byte[] classFile, Map<String, String> names) throws IOException {
-        ByteBuffer in = ByteBuffer.wrap(classFile);
+        DataInputStream in = new DataInputStream(new ByteArrayInputStream(classFile));
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(classFile.length + 64);
         DataOutputStream out = new DataOutputStream(bytes);
-        if (in.getInt() != 0xCAFEBABE) {
+        if (in.readInt() != 0xCAFEBABE) {
             throw new IllegalArgumentException("not a class file");
         }
         out.writeInt(0xCAFEBABE);
-        out.writeInt(in.getInt()); // minor and major version
-        int count = Short.toUnsignedInt(in.getShort());
+        out.writeInt(in.readInt()); // minor and major version
+        int count = in.readUnsignedShort();
         out.writeShort(count);
         Set<String> renamed = new TreeSet<>();
         for (int index = 1; index < count; index++) {
-            int tag = Byte.toUnsignedInt(in.get());
+            int tag = in.readUnsignedByte();
             out.writeByte(tag);
-            if (tag == 1) { // CONSTANT_Utf8
-                byte[] utf = new byte[Short.toUnsignedInt(in.getShort())];
-                in.get(utf);
-                String value = new DataInputStream(new java.io.ByteArrayInputStream(
-                        lengthPrefixed(utf))).readUTF();
+            if (tag == 1) { // CONSTANT_Utf8, in the class file's modified UTF-8 as readUTF reads it
+                String value = in.readUTF();
                 String replaced = replacement(value, names, renamed);
-                if (replaced == null) {
-                    out.writeShort(utf.length);
-                    out.write(utf);
-                } else {
-                    out.writeUTF(replaced);
-                }
+                out.writeUTF(replaced == null ? value : replaced);
                 continue;
             }
-            int size = entrySize(tag);
-            byte[] body = new byte[size];
-            in.get(body);
+            byte[] body = new byte[entrySize(tag)];
+            in.readFully(body);
             out.write(body);
             if (tag == 5 || tag == 6) { // CONSTANT_Long and CONSTANT_Double take two slots
                 index++;
             }
         }
-        byte[] rest = new byte[in.remaining()];
-        in.get(rest);
-        out.write(rest);
+        out.write(in.readAllBytes());
         out.flush();
         return new Result(bytes.toByteArray(), renamed);
     }
@@ -96,14 +84,6 @@ final class ConstantPoolRenamer {
             }
         }
         return null;
-    }
-
-    private static byte[] lengthPrefixed(byte[] utf) {
-        byte[] prefixed = new byte[utf.length + 2];
-        prefixed[0] = (byte) (utf.length >>> 8);
-        prefixed[1] = (byte) utf.length;
-        System.arraycopy(utf, 0, prefixed, 2, utf.length);
-        return prefixed;
     }
 
     private static int entrySize(int tag) {

@@ -45,19 +45,18 @@ public class WorkerAffinityQueue<E> extends LinkedBlockingDeque<E> {
 
     @Override
     public boolean offerLast(E job) {
-        handOff.lock();
-        try {
-            return handToWaiter(job) || super.offerLast(job);
-        } finally {
-            handOff.unlock();
-        }
+        return handOrStore(job, false);
     }
 
     @Override
     public boolean offerFirst(E job) {
+        return handOrStore(job, true);
+    }
+
+    private boolean handOrStore(E job, boolean first) {
         handOff.lock();
         try {
-            return handToWaiter(job) || super.offerFirst(job);
+            return handToWaiter(job) || (first ? super.offerFirst(job) : super.offerLast(job));
         } finally {
             handOff.unlock();
         }
@@ -149,16 +148,6 @@ public class WorkerAffinityQueue<E> extends LinkedBlockingDeque<E> {
     @Override
     public boolean offerLast(E job, long timeout, TimeUnit unit) {
         throw new UnsupportedOperationException("blocking inserts are not supported; use offerLast");
-    }
-
-    /** Number of workers waiting for a job (for tests and diagnostics). */
-    public int waiting() {
-        handOff.lock();
-        try {
-            return fillingBatch.size() + idle.size();
-        } finally {
-            handOff.unlock();
-        }
     }
 
     // Called with handOff held.

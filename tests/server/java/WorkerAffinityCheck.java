@@ -26,7 +26,6 @@ public final class WorkerAffinityCheck {
         final long workMillis;
         final List<Integer> batches = new ArrayList<>();
         final ConcurrentMap<String, String> servedBy;
-        volatile Throwable failure;
         volatile boolean interruptedInPoll;
 
         Worker(String name, Model model, long workMillis, ConcurrentMap<String, String> servedBy) {
@@ -39,27 +38,23 @@ public final class WorkerAffinityCheck {
 
         @Override
         public void run() {
-            try {
-                while (true) {
-                    Map<String, Job> jobs = new HashMap<>();
-                    try {
-                        model.pollBatch(getName(), FOREVER, jobs);
-                    } catch (InterruptedException e) {
-                        interruptedInPoll = true;
-                        return;
-                    }
+            while (true) {
+                Map<String, Job> jobs = new HashMap<>();
+                try {
+                    model.pollBatch(getName(), FOREVER, jobs);
                     synchronized (batches) {
                         batches.add(jobs.size());
                     }
                     if (workMillis > 0) {
                         Thread.sleep(workMillis);
                     }
-                    for (String id : jobs.keySet()) {
-                        servedBy.put(id, getName());
-                    }
+                } catch (InterruptedException e) {
+                    interruptedInPoll = jobs.isEmpty();
+                    return;
                 }
-            } catch (Throwable e) {
-                failure = e;
+                for (String id : jobs.keySet()) {
+                    servedBy.put(id, getName());
+                }
             }
         }
     }
