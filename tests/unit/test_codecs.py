@@ -87,6 +87,23 @@ def test_malformed_integer_text_is_still_refused(content_type, body, words):
     assert caught.value.status_code == 400 and words in caught.value.message
 
 
+@pytest.mark.parametrize("body", [
+    json_body(DIGITS[0]),
+    json_body(DIGITS),
+    json.dumps(DIGITS[0].reshape(-1).tolist(), separators=(",", ":")),
+    json.dumps(DIGITS.reshape(5, -1).tolist()),
+    json.dumps(DIGITS[:1].tolist(), indent=1),
+    json.dumps((DIGITS[0] > 0).astype(int).tolist()),  # an image in 0-1, as integers
+], ids=["28x28", "5x28x28", "784 compact", "5x784", "1x28x28 indented", "0-1 integers"])
+def test_integer_json_takes_the_fast_reader_and_decodes_as_json_loads_does(body):
+    fast = codecs._integer_images(body.encode())
+    assert fast is not None
+    general = codecs.to_images(codecs._numbers(json.loads(body), {}), {})
+    assert fast.dtype == general.dtype == np.float32
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(codecs.decode(body, "application/json"), general)
+
+
 def test_bytes_bytearray_and_str_bodies_decode_alike():
     body = json_body(DIGITS)
     for variant in (body, body.encode(), bytearray(body.encode())):
@@ -138,6 +155,15 @@ BAD_INPUTS = [
     ("negative pixels", json.dumps([-1] + [0] * 783), "application/json", 400, "0-255"),
     ("pixels above 255", json.dumps([256] + [0] * 783), "application/json", 400, "0-255"),
     ("deep nesting", b"[" * 100000 + b"]" * 100000, "application/json", 400, "JSON"),
+    # Integer-only JSON that the fast reader must leave to json.loads.
+    ("leading zeros", "[" + ",".join(["007"] + ["0"] * 783) + "]", "application/json", 400, "not valid JSON"),
+    ("numbers split by a space", "[1 2" + ",0" * 783 + "]", "application/json", 400, "not valid JSON"),
+    ("numbers split by a space in the second image",
+     "[[" + ",".join(["0"] * 784) + "],[1 2" + ",0" * 783 + "]]", "application/json", 400, "not valid JSON"),
+    ("an empty field", "[" + ",".join(["0"] * 392 + [""] + ["0"] * 391) + "]", "application/json", 400, "not valid JSON"),
+    ("a trailing comma", "[" + "0," * 784 + "]", "application/json", 400, "not valid JSON"),
+    ("integer pixels above 255", "[" + ",".join(["1000"] + ["0"] * 783) + "]", "application/json", 400, "0-255"),
+    ("a nested row too short", json.dumps([[0] * 27] + [[0] * 28] * 27), "application/json", 400, "regular array"),
     ("CSV row too short", ",".join(["0"] * 783), "text/csv", 400, "784"),
     ("CSV ragged rows", ",".join(["0"] * 784) + "\n" + ",".join(["0"] * 780), "text/csv", 400, "row 2"),
     ("CSV words", ",".join(["x"] * 784), "text/csv", 400, "not a number"),
