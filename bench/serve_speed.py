@@ -6,10 +6,12 @@ Both paths run the same multi-model-server (the host's Java 17), the same model 
 number of workers:
   ours   as this image's serve starts it: mnist_container.handler_service + mnist.inference, MMS
          through mnist_container.launcher (its logging config) with the plugin agent's worker
-         affinity, backends forked from the preloader
+         affinity and batches of the requests already waiting (up to 8), backends forked from
+         the preloader
   stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
-         below), MMS with the toolkit's config and MMS's own worker order (no worker affinity)
+         below), MMS with the toolkit's config, MMS's own worker order (no worker affinity) and
+         its batch size of 1
 After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler takes about
 a minute of load to finish with MMS's request path), measured in rounds, each measurement on both
 paths back to back (the first path alternating by round), so that background load and the
@@ -22,7 +24,8 @@ ratio, and the median of the rounds' paired ratios:
     process with no server (one core per worker: x1 at concurrency 1, x workers otherwise)
   - cold start of the real image (docker run to a healthy /ping, and to the first answer), ours
     and the stock handler started by sagemaker-inference's start_model_server in the same image
-The load generator runs on the same cores as the server; its cost counts against both paths.
+The load generator (bench/load.py: one thread, raw keep-alive sockets, about 0.1 ms of CPU per
+request) runs on the same cores as the servers; its cost counts against both paths.
 """
 import argparse
 import http.client
@@ -33,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -42,6 +44,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "code"), str(REPO / "container")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import load as client  # noqa: E402
 import serving_fixtures as fixtures  # noqa: E402
 import support  # noqa: E402
 from mnist import artifacts, recipe  # noqa: E402
@@ -68,6 +71,8 @@ def predict_fn(data, model):
 '''
 STOCK_HANDLER = "sagemaker_inference.default_handler_service"
 STOCK_VMARGS = DEFAULT_VMARGS + " -Dmnist.worker_affinity=false"  # the toolkit's vmargs, MMS's worker order
+# MMS's own batch size for a model it loads at start-up, as the toolkit leaves it.
+STOCK_ENV = {"SAGEMAKER_MODEL_SERVER_VMARGS": STOCK_VMARGS, "SAGEMAKER_MODEL_SERVER_BATCH_SIZE": "1"}
 OURS_HANDLER = "mnist_container.handler_service"
 
 
@@ -87,40 +92,11 @@ def make_models(workdir, width):
 # --- Load generation
 
 def load(url, body, content_type, accept, concurrency, seconds, warmup=1.0):
-    """Keeps `concurrency` requests in flight for `seconds` after a warm-up; returns (requests/s,
-    latencies in s) of the requests answered within the measured window."""
+    """Keeps `concurrency` requests in flight for `seconds` after a warm-up (bench/load.py);
+    returns (requests/s, latencies in s) of the requests answered within the measured window."""
     host, port = url.split("//")[1].split(":")
-    headers = {"Content-Type": content_type, "Accept": accept, "Connection": "keep-alive"}
-    latencies, errors = [], []
-    start = time.monotonic()
-    begin, end = start + warmup, start + warmup + seconds
-
-    def client():
-        connection = http.client.HTTPConnection(host, int(port), timeout=60)
-        mine = []
-        while True:
-            sent = time.monotonic()
-            if sent >= end:
-                break
-            connection.request("POST", "/invocations", body, headers)
-            response = connection.getresponse()
-            response.read()
-            done = time.monotonic()
-            if response.status != 200:
-                errors.append(response.status)
-            if begin <= done <= end:
-                mine.append(done - sent)
-        connection.close()
-        latencies.extend(mine)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise RuntimeError("%d requests failed (statuses %s)" % (len(errors), sorted(set(errors))))
-    return len(latencies) / seconds, latencies
+    request = client.request_bytes(host, int(port), "/invocations", body, content_type, accept)
+    return client.run(host, int(port), request, concurrency, seconds, warmup)
 
 
 def percentile(values, q):
@@ -253,7 +229,7 @@ def main():
         "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
         # The plugin jar serves the stock path's /ping too; its worker affinity is ours, not stock's.
         "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER,
-                                      env={"SAGEMAKER_MODEL_SERVER_VMARGS": STOCK_VMARGS}),
+                                      env=STOCK_ENV),
     }
     try:
         for server in servers.values():
