@@ -349,20 +349,30 @@ class InProcessService:
 
     def invoke(self, body, content_type=None, accept=None, headers=None):
         """Returns (status, content type, body bytes)."""
+        (answer,) = self.invoke_together([(body, content_type, accept, headers)])
+        return answer
+
+    def invoke_together(self, requests):
+        """Several (body, content type, accept[, headers]) in one handle() call, as MMS hands a
+        batch to a worker; returns a (status, content type, body bytes) for each."""
         from mms.context import RequestProcessor
 
-        if isinstance(body, str):
-            body = body.encode()
-        request_headers = {"body": {"content-type": content_type}}
-        if content_type is not None:
-            request_headers["Content-Type"] = content_type
-        if accept is not None:
-            request_headers["Accept"] = accept
-        request_headers.update(headers or {})
-        self.context.request_processor = [RequestProcessor(request_headers)]
-        (response,) = self.service.handle([{"body": bytearray(body)}], self.context)
-        processor = self.context.request_processor[0]
-        return processor.get_response_status_code(), processor.get_response_header("content-type"), bytes(response)
+        processors, batch = [], []
+        for body, content_type, accept, *headers in requests:
+            if isinstance(body, str):
+                body = body.encode()
+            request_headers = {"body": {"content-type": content_type}}
+            if content_type is not None:
+                request_headers["Content-Type"] = content_type
+            if accept is not None:
+                request_headers["Accept"] = accept
+            request_headers.update((headers and headers[0]) or {})
+            processors.append(RequestProcessor(request_headers))
+            batch.append({"body": bytearray(body)})
+        self.context.request_processor = processors
+        responses = self.service.handle(batch, self.context)
+        return [(processor.get_response_status_code(), processor.get_response_header("content-type"), bytes(response))
+                for processor, response in zip(processors, responses)]
 
 
 @pytest.fixture

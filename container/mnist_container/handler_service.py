@@ -10,7 +10,10 @@ sagemaker-inference's default handler service, which it replaces:
     toolkit answers 500 with a traceback for most of them;
   - the built-in handlers get the request body as bytes, without a copy through str (a model's
     own input_fn gets str for JSON and CSV, as from the toolkit), and the handler functions are
-    resolved and their signatures checked once at load, not per request.
+    resolved and their signatures checked once at load, not per request;
+  - the requests MMS hands over together (SAGEMAKER_MODEL_SERVER_BATCH_SIZE: up to 8 already
+    waiting, by default) go through the net in one forward pass when the built-in input_fn,
+    predict_fn and output_fn serve the model, each still decoded, encoded and answered on its own.
 A model's code/inference.py (or the file SAGEMAKER_PROGRAM names) may define model_fn, input_fn,
 predict_fn, output_fn, or transform_fn instead of the last three; mnist.inference supplies the
 rest. A function that declares a `context` parameter also receives MMS's request context, as with
@@ -25,6 +28,7 @@ import signal
 import sys
 import traceback
 
+import torch
 from mnist import inference as default_handlers
 from mnist.codecs import media_type
 from mnist.errors import BadRequest, ClientError, PayloadTooLarge
@@ -35,6 +39,9 @@ from mnist_container.settings import Settings
 
 logger = logging.getLogger(__name__)
 CODE_DIR = "code"
+# The most images of several requests that go through the net together (batch transform's
+# MultiRecord requests hold thousands each and go alone).
+MAX_TOGETHER = 1024
 # The toolkit's convention for user functions: JSON and CSV bodies arrive as str.
 _TEXT_TYPES = ("application/json", "text/csv")
 _SIGNATURES = {
@@ -54,6 +61,9 @@ class HandlerService:
         self._functions = {}
         self._takes_context = {}
         self._settings = Settings()
+        # Whether requests of one MMS batch can share a forward pass: only with the built-in
+        # input_fn, predict_fn and output_fn (a model's own functions take one request each).
+        self._together = False
 
     def initialize(self, context):
         model_dir = context.system_properties.get("model_dir")
@@ -62,21 +72,60 @@ class HandlerService:
             self._functions, self._takes_context = load_functions(model_dir, self._settings.program,
                                                                   self._settings.program_given)
             self._model = self._call("model_fn", context, model_dir)
+            self._together = all(_built_in(self._functions.get(name), name) for name in ("input_fn", "predict_fn", "output_fn"))
         except BaseException as error:
             _give_up(model_dir, error, traceback.format_exc())
 
     def handle(self, data, context):
         if data is None:
             return None
-        responses = [self._answer(index, request, context) for index, request in enumerate(data)]
+        if len(data) > 1 and self._together:
+            responses = self._answer_together(data, context)
+        else:
+            responses = [self._answer(index, request, context) for index, request in enumerate(data)]
         # MMS would otherwise log a PredictionTime metric line per request, from the worker through
         # the server's log; SageMaker measures latency itself (ModelLatency).
         context.metrics = None
         return responses
 
     def _answer(self, index, request, context):
+        body, content_type, accept = self._read(index, request, context)
+        try:
+            result = self._transform(self._checked(body), content_type, accept, context)
+            return self._respond(index, context, result, accept)
+        except Exception as error:  # noqa: BLE001 - a worker must survive whatever a handler raises
+            return self._error(index, context, error)
+
+    def _answer_together(self, data, context):
+        """Several requests (MMS's batch) with the built-in handlers: each decoded on its own, all
+        predicted in one forward pass per group of up to MAX_TOGETHER images, each encoded on its
+        own. A request that cannot be decoded or encoded gets its own error; the others are answered."""
+        responses, decoded = [None] * len(data), []
+        for index, request in enumerate(data):
+            body, content_type, accept = self._read(index, request, context)
+            try:
+                decoded.append((index, accept, self._functions["input_fn"](self._checked(body), content_type)))
+            except Exception as error:  # noqa: BLE001
+                responses[index] = self._error(index, context, error)
+        for group in _groups(decoded, MAX_TOGETHER):
+            try:
+                predictions = self._functions["predict_fn"](torch.cat([images for _, _, images in group]), self._model)
+            except Exception as error:  # noqa: BLE001 - the group's requests share the failure
+                for index, _, _ in group:
+                    responses[index] = self._error(index, context, error)
+                continue
+            start = 0
+            for index, accept, images in group:
+                part, start = predictions[start:start + len(images)], start + len(images)
+                try:
+                    responses[index] = self._respond(index, context, self._functions["output_fn"](part, accept), accept)
+                except Exception as error:  # noqa: BLE001
+                    responses[index] = self._error(index, context, error)
+        return responses
+
+    def _read(self, index, request, context):
+        """(body, content type, accept) of request `index` of MMS's batch."""
         headers = {key.lower(): value for key, value in context.get_all_request_header(index).items()}
-        body = _body(request)
         content_type = headers.get("content-type")
         if content_type is None and isinstance(headers.get("body"), dict):
             # MMS also files the body's content type under the parameter's name.
@@ -84,27 +133,34 @@ class HandlerService:
         accept = headers.get("accept")
         if not accept or accept.strip() == "*/*":
             accept = self._settings.default_accept
-        try:
-            if len(body) > self._settings.max_payload_bytes:
-                raise PayloadTooLarge(
-                    "the request body is %.1f MB, over this endpoint's limit of %d MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
-                    % (len(body) / 2**20, self._settings.max_payload_mb),
-                    {"max_payload_mb": self._settings.max_payload_mb,
-                     "hint": "split the images over several requests"})
-            result = self._transform(body, content_type, accept, context)
-            response, response_type = result if isinstance(result, tuple) else (result, accept)
-            context.set_response_content_type(index, response_type)
-            return _as_bytes(response)
-        except BaseInferenceToolkitError as error:
+        return _body(request), content_type, accept
+
+    def _checked(self, body):
+        if len(body) > self._settings.max_payload_bytes:
+            raise PayloadTooLarge(
+                "the request body is %.1f MB, over this endpoint's limit of %d MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
+                % (len(body) / 2**20, self._settings.max_payload_mb),
+                {"max_payload_mb": self._settings.max_payload_mb,
+                 "hint": "split the images over several requests"})
+        return body
+
+    @staticmethod
+    def _respond(index, context, result, accept):
+        response, response_type = result if isinstance(result, tuple) else (result, accept)
+        context.set_response_content_type(index, response_type)
+        return _as_bytes(response)
+
+    @staticmethod
+    def _error(index, context, error):
+        if isinstance(error, BaseInferenceToolkitError):
             context.set_response_status(code=error.status_code, phrase=_one_line(error.phrase), idx=index)
             context.set_response_content_type(index, "application/json")
             return _error_body(error)
-        except Exception as error:  # noqa: BLE001 - a worker must survive whatever a handler raises
-            logger.exception("inference failed")
-            context.set_response_status(code=500, phrase="Internal Server Error", idx=index)
-            context.set_response_content_type(index, "application/json")
-            return json.dumps({"error": "Internal Server Error",
-                               "message": "%s: %s" % (type(error).__name__, _one_line(str(error)))}).encode()
+        logger.error("inference failed", exc_info=error)
+        context.set_response_status(code=500, phrase="Internal Server Error", idx=index)
+        context.set_response_content_type(index, "application/json")
+        return json.dumps({"error": "Internal Server Error",
+                           "message": "%s: %s" % (type(error).__name__, _one_line(str(error)))}).encode()
 
     def _transform(self, body, content_type, accept, context):
         if "transform_fn" in self._functions:
@@ -119,6 +175,25 @@ class HandlerService:
         if self._takes_context[name]:
             return self._functions[name](*args, context=context)
         return self._functions[name](*args)
+
+
+def _built_in(function, name):
+    """Whether `function` is mnist.inference's `name`: this image's, or the copy of the package
+    that a trainer's artifact carries in code/ (its code/inference.py imports them from there)."""
+    return getattr(function, "__module__", None) == default_handlers.__name__ and getattr(function, "__name__", None) == name
+
+
+def _groups(decoded, limit):
+    """Consecutive runs of (index, accept, images) holding up to `limit` images (a bigger request alone)."""
+    group, size = [], 0
+    for item in decoded:
+        if group and size + len(item[2]) > limit:
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += len(item[2])
+    if group:
+        yield group
 
 
 def load_functions(model_dir, program, program_given):

@@ -18,6 +18,10 @@ MAX_PAYLOAD_IN_MB = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 PROGRAM = "SAGEMAKER_PROGRAM"
 MULTI_MODEL = "SAGEMAKER_MULTI_MODEL"
 DEFAULT_INVOCATIONS_ACCEPT = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+# This image's own, named after the TorchServe containers' SAGEMAKER_TS_BATCH_SIZE and
+# SAGEMAKER_TS_MAX_BATCH_DELAY: the endpoint's model takes up to this many waiting requests at a time.
+MODEL_SERVER_BATCH_SIZE = "SAGEMAKER_MODEL_SERVER_BATCH_SIZE"
+MODEL_SERVER_MAX_BATCH_DELAY = "SAGEMAKER_MODEL_SERVER_MAX_BATCH_DELAY"
 # Batch transform sets these (the SDK's local mode too) from the job's own parameters.
 BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"
 MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
@@ -30,6 +34,10 @@ DEFAULT_TIMEOUT_SECONDS = 60
 # SageMaker's own limit on an endpoint's request payload, and batch transform's default.
 DEFAULT_MAX_PAYLOAD_IN_MB = 6
 DEFAULT_PROGRAM = "inference.py"
+# Up to 8 requests already waiting go through the net together (one forward pass for all of them:
+# 190 instead of 340 us an image at 4); 0 ms: a batch never waits for requests still to come.
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_MAX_BATCH_DELAY_MS = 0
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # sagemaker-inference's default: the JVM sizes its heap from the machine, not the cgroup.
 DEFAULT_VMARGS = "-XX:-UseContainerSupport"
@@ -53,6 +61,8 @@ class Settings:
     batch_strategy: str = "MULTI_RECORD"
     max_concurrent_transforms: int = 1
     vmargs: str = DEFAULT_VMARGS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_batch_delay_ms: int = DEFAULT_MAX_BATCH_DELAY_MS
 
     @property
     def max_payload_bytes(self):
@@ -90,6 +100,8 @@ class Settings:
             batch_strategy=strategy,
             max_concurrent_transforms=_integer(env, MAX_CONCURRENT_TRANSFORMS, workers, low=1),
             vmargs=env.get(MODEL_SERVER_VMARGS) or DEFAULT_VMARGS,
+            batch_size=_integer(env, MODEL_SERVER_BATCH_SIZE, DEFAULT_BATCH_SIZE, low=1, high=1000),
+            max_batch_delay_ms=_integer(env, MODEL_SERVER_MAX_BATCH_DELAY, DEFAULT_MAX_BATCH_DELAY_MS, low=0, high=10000),
         )
 
     def toolkit_environment(self, plugin_jar):
@@ -105,6 +117,10 @@ class Settings:
             "-Dmnist.batch_strategy=%s" % self.batch_strategy,
             "-Dmnist.max_payload_in_mb=%d" % self.max_payload_mb,
         ])
+        if not self.multi_model:
+            # The plugin's agent sets them on the endpoint's model (StartupBatching.java); the
+            # models of a multi-model endpoint are MMS's own business (its load API's batch_size).
+            vmargs += " -Dmnist.batch_size=%d -Dmnist.max_batch_delay=%d" % (self.batch_size, self.max_batch_delay_ms)
         # MMS refuses oversized bodies itself with an empty 413. It gets twice the limit, so that a
         # request just over it reaches the handler, which answers a 413 that explains the limit.
         transport_limit = str(2 * self.max_payload_bytes)

@@ -4,6 +4,7 @@ own code/inference.py, and the same artifact under sagemaker-inference's own tra
 AWS's PyTorch inference containers run)."""
 import io
 import json
+import sys
 import textwrap
 
 import numpy as np
@@ -262,3 +263,82 @@ def test_the_artifact_runs_under_the_stock_toolkit(trained_model, monkeypatch, c
     assert invoke(b"<x/>", "application/xml")[0] == 415
     assert invoke(json_body(trained_model.images[:1]), "application/json", "text/html")[0] == 406
     assert invoke(_pickled_npy(), "application/x-npy")[0] == 400
+
+
+def _counting_forwards(service, monkeypatch):
+    model = service.service._model
+    calls = []
+    forward = model.forward
+
+    def counted(images):
+        calls.append(len(images))
+        return forward(images)
+
+    monkeypatch.setattr(model, "forward", counted)
+    return calls
+
+
+def test_requests_handed_over_together_share_one_forward_pass_and_keep_their_own_answers(
+        trained_model, monkeypatch):  # noqa: F811
+    service = InProcessService(trained_model.model_dir)
+    images, labels = trained_model.images, trained_model.labels
+    requests = [
+        (json_body(images[0]), "application/json", None),
+        (b'{"instances": [1, 2', "application/json", None),  # bad JSON
+        (csv_body(images[1:4]), "text/csv", "text/csv"),
+        (npy_body(images[4:6]), "application/x-npy", "application/x-npy"),
+        (json_body(images[6]), "application/json", "application/xml"),  # nothing it can answer in
+        (b"", "text/csv", None),
+        (jsonlines_body(images[7:9]), "application/jsonlines", "application/jsonlines"),
+    ]
+    alone = [service.invoke(*request) for request in requests]
+    calls = _counting_forwards(service, monkeypatch)
+    together = service.invoke_together(requests)
+    # One pass over the images of the requests that decode (the 406 is known only at encoding).
+    assert calls == [1 + 3 + 2 + 1 + 2]
+    assert [status for status, _, _ in together] == [200, 400, 200, 200, 406, 400, 200]
+    assert [kind for _, kind, _ in together] == [kind for _, kind, _ in alone]
+    for (status, kind, body), (_, _, body_alone) in zip(together, alone):
+        if status != 200:
+            assert body == body_alone  # the same error, worded the same
+            continue
+        # The batched pass may round the last digit differently; the answers are the same.
+        (labels_together, probabilities_together), (labels_alone, probabilities_alone) = \
+            codecs.decode_output(body, kind), codecs.decode_output(body_alone, kind)
+        np.testing.assert_array_equal(labels_together, labels_alone)
+        np.testing.assert_allclose(probabilities_together, probabilities_alone, atol=1e-5)
+    predicted = np.concatenate([codecs.decode_output(body, kind)[0] for status, kind, body in together if status == 200])
+    assert (predicted == labels[[0, 1, 2, 3, 4, 5, 7, 8]]).mean() >= 0.85
+
+
+def test_a_big_request_goes_through_the_net_alone(trained_model, monkeypatch):  # noqa: F811
+    from mnist_container import handler_service
+
+    service = InProcessService(trained_model.model_dir)
+    monkeypatch.setattr(handler_service, "MAX_TOGETHER", 4)
+    calls = _counting_forwards(service, monkeypatch)
+    images = trained_model.images
+    answers = service.invoke_together([(json_body(images[0]), "application/json", None),
+                                       (csv_body(images[:10]), "text/csv", None),
+                                       (json_body(images[1:3]), "application/json", None),
+                                       (json_body(images[3]), "application/json", None)])
+    assert [status for status, _, _ in answers] == [200] * 4
+    assert calls == [1, 10, 3]
+
+
+def test_a_models_own_functions_take_the_requests_one_at_a_time(trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from mnist import inference
+
+        SEEN = []
+
+        def predict_fn(data, model):
+            SEEN.append(len(data))
+            return inference.predict_fn(data, model)
+    """)
+    service = InProcessService(model_dir)
+    images = trained_model.images
+    answers = service.invoke_together([(json_body(images[0]), "application/json", None),
+                                       (json_body(images[1:3]), "application/json", None)])
+    assert [status for status, _, _ in answers] == [200, 200]
+    assert sys.modules["inference"].SEEN == [1, 2]

@@ -1,7 +1,5 @@
 package mnist.mms;
 
-import java.lang.instrument.ClassFileTransformer;
-import java.security.ProtectionDomain;
 import java.util.Map;
 
 /**
@@ -20,31 +18,14 @@ import java.util.Map;
  * Model changes. If this MMS's Model does not name both classes, it is left as it is (stock
  * order, with a line on stderr).
  */
-final class WorkerAffinity implements ClassFileTransformer {
+final class WorkerAffinity extends ClassRenames {
     static final String MODEL = "com/amazonaws/ml/mms/wlm/Model";
     static final Map<String, String> RENAMES = Map.of(
             "java/util/concurrent/locks/ReentrantLock", "mnist/mms/PassThroughLock",
             "java/util/concurrent/LinkedBlockingDeque", "mnist/mms/WorkerAffinityQueue");
 
-    @Override
-    public byte[] transform(ClassLoader loader, String className, Class<?> redefined,
-                            ProtectionDomain domain, byte[] classFile) {
-        if (!MODEL.equals(className)) {
-            return null;
-        }
-        try {
-            ConstantPoolRenamer.Result result = ConstantPoolRenamer.rename(classFile, RENAMES);
-            if (!result.renamed.equals(RENAMES.keySet())) {
-                System.err.println("mnist worker affinity: " + MODEL + " does not name "
-                        + RENAMES.keySet() + " (found " + result.renamed + "); left unchanged");
-                return null;
-            }
-            System.err.println("mnist worker affinity: on (the worker idle last takes the next job;"
-                    + " -Dmnist.worker_affinity=false for MMS's own order)");
-            return result.classFile;
-        } catch (RuntimeException e) {
-            System.err.println("mnist worker affinity: left " + MODEL + " unchanged: " + e);
-            return null;
-        }
+    WorkerAffinity() {
+        super(MODEL, RENAMES, "mnist worker affinity",
+                "on (the worker idle last takes the next job; -Dmnist.worker_affinity=false for MMS's own order)");
     }
 }

@@ -35,6 +35,10 @@ public class WorkerAffinityQueue<E> extends LinkedBlockingDeque<E> {
     private final ArrayDeque<Waiter<E>> fillingBatch = new ArrayDeque<>();
     private final ArrayDeque<Waiter<E>> idle = new ArrayDeque<>();
 
+    // Set once at start-up (StartupBatching, a batch delay of 0): a worker filling a batch takes
+    // what is waiting and never waits for more, so a lone request is not held back by the delay.
+    static volatile boolean fillWithoutWaiting;
+
     public WorkerAffinityQueue() {
         super();
     }
@@ -69,7 +73,7 @@ public class WorkerAffinityQueue<E> extends LinkedBlockingDeque<E> {
         handOff.lockInterruptibly();
         try {
             E job = super.pollFirst();
-            if (job != null || nanos <= 0) {
+            if (job != null || nanos <= 0 || !indefinite && fillWithoutWaiting) {
                 return job;
             }
             Waiter<E> waiter = new Waiter<>(handOff.newCondition());

@@ -159,6 +159,28 @@ public final class WorkerAffinityCheck {
         }
         out.append("\"batches\": ").append(batches).append(", ");
 
+        // Batches of what is waiting: three jobs stored before a worker polls are one batch; a lone
+        // job waits out the batch delay (1 s) for company, unless the queue fills batches without
+        // waiting (-Dmnist.batch_size above 1 with -Dmnist.max_batch_delay=0).
+        Model waiting = new Model(null, 100, null);
+        waiting.setBatchSize(4);
+        waiting.setMaxBatchDelay(1000);
+        for (int i = 0; i < 3; i++) {
+            waiting.addJob(job());
+        }
+        ConcurrentMap<String, String> waitingServed = new ConcurrentHashMap<>();
+        List<Worker> waitingWorkers = start(waiting, 1, 0, waitingServed);
+        waitFor("3 stored jobs served", () -> waitingServed.size() == 3);
+        Job lone = job();
+        long added = System.nanoTime();
+        waiting.addJob(lone);
+        waitFor("the lone job served", () -> waitingServed.containsKey(lone.getJobId()));
+        long loneMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - added);
+        synchronized (waitingWorkers.get(0).batches) {
+            out.append("\"stored_batches\": ").append(waitingWorkers.get(0).batches).append(", ");
+        }
+        out.append("\"lone_job_ms\": ").append(loneMillis).append(", ");
+
         // A worker stopped while waiting (MMS interrupts it): the next job goes to the other one.
         Model stopping = new Model(null, 100, null);
         ConcurrentMap<String, String> stopServed = new ConcurrentHashMap<>();
