@@ -20,7 +20,8 @@ class ResponseError(RuntimeError):
 
 def request_bytes(host, port, path, body, content_type, accept):
     head = ("POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nAccept: %s\r\n"
-            "Content-Length: %d\r\nConnection: keep-alive\r\n\r\n" % (path, host, port, content_type, accept, len(body)))
+            "Content-Length: %d\r\nConnection: keep-alive\r\n\r\n"
+            % (path, host, port, content_type, accept, len(body)))
     return head.encode("ascii") + body
 
 

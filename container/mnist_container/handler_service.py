@@ -72,7 +72,8 @@ class HandlerService:
             self._functions, self._takes_context = load_functions(model_dir, self._settings.program,
                                                                   self._settings.program_given)
             self._model = self._call("model_fn", context, model_dir)
-            self._together = all(_built_in(self._functions.get(name), name) for name in ("input_fn", "predict_fn", "output_fn"))
+            self._together = all(_built_in(self._functions.get(name), name)
+                                 for name in ("input_fn", "predict_fn", "output_fn"))
         except BaseException as error:
             _give_up(model_dir, error, traceback.format_exc())
 
@@ -99,17 +100,20 @@ class HandlerService:
     def _answer_together(self, data, context):
         """Several requests (MMS's batch) with the built-in handlers: each decoded on its own, all
         predicted in one forward pass per group of up to MAX_TOGETHER images, each encoded on its
-        own. A request that cannot be decoded or encoded gets its own error; the others are answered."""
+        own. A request that cannot be decoded or encoded gets its own error; the others are
+        answered."""
         responses, decoded = [None] * len(data), []
         for index, request in enumerate(data):
             body, content_type, accept = self._read(index, request, context)
             try:
-                decoded.append((index, accept, self._functions["input_fn"](self._checked(body), content_type)))
+                images = self._functions["input_fn"](self._checked(body), content_type)
+                decoded.append((index, accept, images))
             except Exception as error:  # noqa: BLE001
                 responses[index] = self._error(index, context, error)
         for group in _groups(decoded, MAX_TOGETHER):
             try:
-                predictions = self._functions["predict_fn"](torch.cat([images for _, _, images in group]), self._model)
+                batch = torch.cat([images for _, _, images in group])
+                predictions = self._functions["predict_fn"](batch, self._model)
             except Exception as error:  # noqa: BLE001 - the group's requests share the failure
                 for index, _, _ in group:
                     responses[index] = self._error(index, context, error)
@@ -118,7 +122,8 @@ class HandlerService:
             for index, accept, images in group:
                 part, start = predictions[start:start + len(images)], start + len(images)
                 try:
-                    responses[index] = self._respond(index, context, self._functions["output_fn"](part, accept), accept)
+                    result = self._functions["output_fn"](part, accept)
+                    responses[index] = self._respond(index, context, result, accept)
                 except Exception as error:  # noqa: BLE001
                     responses[index] = self._error(index, context, error)
         return responses
@@ -180,11 +185,13 @@ class HandlerService:
 def _built_in(function, name):
     """Whether `function` is mnist.inference's `name`: this image's, or the copy of the package
     that a trainer's artifact carries in code/ (its code/inference.py imports them from there)."""
-    return getattr(function, "__module__", None) == default_handlers.__name__ and getattr(function, "__name__", None) == name
+    return (getattr(function, "__module__", None) == default_handlers.__name__
+            and getattr(function, "__name__", None) == name)
 
 
 def _groups(decoded, limit):
-    """Consecutive runs of (index, accept, images) holding up to `limit` images (a bigger request alone)."""
+    """Consecutive runs of (index, accept, images) holding up to `limit` images (a bigger
+    request alone)."""
     group, size = [], 0
     for item in decoded:
         if group and size + len(item[2]) > limit:

@@ -101,7 +101,8 @@ class Settings:
             max_concurrent_transforms=_integer(env, MAX_CONCURRENT_TRANSFORMS, workers, low=1),
             vmargs=env.get(MODEL_SERVER_VMARGS) or DEFAULT_VMARGS,
             batch_size=_integer(env, MODEL_SERVER_BATCH_SIZE, DEFAULT_BATCH_SIZE, low=1, high=1000),
-            max_batch_delay_ms=_integer(env, MODEL_SERVER_MAX_BATCH_DELAY, DEFAULT_MAX_BATCH_DELAY_MS, low=0, high=10000),
+            max_batch_delay_ms=_integer(env, MODEL_SERVER_MAX_BATCH_DELAY, DEFAULT_MAX_BATCH_DELAY_MS,
+                                        low=0, high=10000),
         )
 
     def toolkit_environment(self, plugin_jar):
