@@ -25,8 +25,9 @@ public final class Agent {
         int batchSize = Integer.getInteger("mnist.batch_size", 1);
         if (batchSize > 1) {
             int maxBatchDelay = Integer.getInteger("mnist.max_batch_delay", 0);
+            // Only worker affinity's queue can fill a batch without waiting; MMS's own loop cannot.
             WorkerAffinityQueue.fillWithoutWaiting = affinity && maxBatchDelay == 0;
-            instrumentation.addTransformer(new StartupBatching(batchSize, maxBatchDelay, affinity));
+            instrumentation.addTransformer(new StartupBatching(batchSize, maxBatchDelay));
         }
     }
 }

@@ -32,13 +32,11 @@ final class StartupBatching implements ClassFileTransformer {
 
     private final int batchSize;
     private final int maxBatchDelay;
-    private final boolean queueFills;
     private final AtomicBoolean started = new AtomicBoolean();
 
-    StartupBatching(int batchSize, int maxBatchDelay, boolean queueFills) {
+    StartupBatching(int batchSize, int maxBatchDelay) {
         this.batchSize = batchSize;
         this.maxBatchDelay = maxBatchDelay;
-        this.queueFills = queueFills;
     }
 
     /** MMS loads Model as it registers the first model; from then on the registry is there to read. */
@@ -90,7 +88,7 @@ final class StartupBatching implements ClassFileTransformer {
     private void apply(Model model) {
         model.setBatchSize(batchSize);
         String waiting;
-        if (maxBatchDelay == 0 && queueFills) {
+        if (WorkerAffinityQueue.fillWithoutWaiting) {
             // MMS's delay stays as the loop's budget; the queue never waits within it.
             waiting = "only those already waiting";
         } else {

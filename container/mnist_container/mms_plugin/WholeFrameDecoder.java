@@ -53,11 +53,7 @@ public class WholeFrameDecoder extends ModelResponseDecoder {
             if (at + 4 > end) {
                 return false;
             }
-            int requestId = in.getInt((int) at);
-            if (requestId == -1) {
-                return true;
-            }
-            if (requestId < 0) {
+            if (in.getInt((int) at) < 0) { // -1 ends the list; any other negative length is MMS's to report
                 return true;
             }
             at = skipString(in, at, end); // request id
