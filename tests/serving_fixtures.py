@@ -28,6 +28,7 @@ from mnist import artifacts
 from mnist import model as mnist_model
 from mnist_container import plugin, preload
 from mnist_container.settings import Settings
+from prerequisites import require
 
 CODE = support.REPO / "code"
 CONTAINER = support.REPO / "container"
@@ -155,8 +156,7 @@ def png_claiming(width, height):
 
 @pytest.fixture(scope="session")
 def plugin_jar(tmp_path_factory):
-    if shutil.which("java") is None:
-        pytest.skip("no Java runtime on this machine (apt-get install openjdk-17-jre-headless)")
+    require(shutil.which("java") is not None, "a Java runtime", "apt-get install openjdk-17-jre-headless")
     return plugin.build(tmp_path_factory.mktemp("plugin") / "mnist-mms-plugin.jar")
 
 
