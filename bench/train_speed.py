@@ -31,7 +31,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_MNIST = os.path.normpath(os.path.join(REPO, os.pardir, "shared", "data", "mnist"))
+sys.path.insert(0, REPO)
+
+from data import mnist_files  # noqa: E402
 RESULTS = os.path.join(REPO, "bench", "results")
 TARGET = 0.99
 _METRICS = re.compile(r"^#metrics (.*)$")
@@ -163,8 +165,8 @@ def machine_facts():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get("MNIST_DIR") or SHARED_MNIST,
-                   help="directory with MNIST's four IDX files (default: $MNIST_DIR, else %s)" % SHARED_MNIST)
+    p.add_argument("--data", help="directory with MNIST's four IDX files (default: $%s, else the "
+                                  "repository's copy, %s)" % (mnist_files.MNIST_DIR_VARIABLE, mnist_files.REPO_COPY))
     p.add_argument("--fast-seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--default-seeds", type=int, nargs="+", default=[0])
     p.add_argument("--baseline-seed", type=int, default=1, help="pytorch/examples' own default seed is 1")
@@ -175,8 +177,10 @@ def main(argv=None):
                    help="extra trainer arguments for both presets, e.g. '--epochs 2'")
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
-    if not os.path.isdir(args.data):
-        sys.exit("no MNIST directory at %s: pass --data DIR (the four IDX files)" % args.data)
+    try:
+        args.data = str(mnist_files.locate(args.data))
+    except (OSError, ValueError) as e:
+        sys.exit("no MNIST at %s: %s (pass --data DIR with the four IDX files)" % (args.data, e))
 
     machine = machine_facts()
     machine["load_before"] = "%.2f" % os.getloadavg()[0]

@@ -10,7 +10,8 @@ its prediction printed.
 import json
 import sys
 
-from cloud import common, mnist_files
+from cloud import common
+from data import mnist_files
 
 
 def model(sm_session, args, model_data, name):

@@ -14,7 +14,8 @@ import sys
 import time
 import zipfile
 
-from cloud import common, mnist_files
+from cloud import common
+from data import mnist_files
 
 HANDLER_FILE = pathlib.Path(__file__).resolve().parent / "lambda_function" / "handler.py"
 HANDLER = "handler.handler"

@@ -2,8 +2,9 @@
 
     python -m cloud.prepare_data --bucket BUCKET [--prefix mnist-pytorch] [--data-dir DIR]
 
-Takes the four MNIST files from --data-dir, downloading from a public mirror whichever are
-missing there (each checked against its md5), and uploads:
+Takes the four MNIST files from --data-dir (default: $MNIST_DIR, else the repository's own copy in
+data/mnist), downloading from a public mirror only whichever are missing there (each checked
+against its md5), and uploads:
     s3://BUCKET/PREFIX/data/training/   the two training files (the `training` channel)
     s3://BUCKET/PREFIX/data/test/       the two test files (the `test` channel)
     s3://BUCKET/PREFIX/data/transform/mnist-test.csv
@@ -12,10 +13,10 @@ missing there (each checked against its md5), and uploads:
 import pathlib
 import sys
 
-from cloud import common, mnist_files
+from cloud import common
+from data import mnist_files
 
 TRANSFORM_INPUT_NAME = "mnist-test.csv"
-DEFAULT_DATA_DIR = pathlib.Path(".local_mode") / "mnist"
 
 
 def transform_csv(data_dir):
@@ -55,7 +56,7 @@ def _b64_md5(path):
 
 
 def run(boto, args, log=print):
-    data_dir = mnist_files.ensure(args.data_dir, log=log)
+    data_dir = mnist_files.locate(args.data_dir, log=log)
     uris = upload(boto.client("s3"), data_dir, args.bucket, args.prefix, log=log)
     state = common.State(args.state)
     state.set(bucket=args.bucket, prefix=args.prefix, region=boto.region_name, data=uris,
@@ -67,8 +68,10 @@ def parse_args(argv=None):
     p = common.base_parser(__doc__.splitlines()[0])
     p.add_argument("--bucket", required=True, help="an S3 bucket your SageMaker execution role can read and write")
     p.add_argument("--prefix", default=common.DEFAULT_PREFIX, help="key prefix (default %(default)s)")
-    p.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR,
-                   help="folder with the MNIST .gz files; missing ones are downloaded into it (default %(default)s)")
+    p.add_argument("--data-dir", type=pathlib.Path,
+                   help="folder with the MNIST .gz files; missing ones are downloaded into it "
+                        "(default: $%s, else the repository's copy, %s)"
+                        % (mnist_files.MNIST_DIR_VARIABLE, mnist_files.REPO_COPY))
     return p.parse_args(argv)
 
 

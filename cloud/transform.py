@@ -10,7 +10,8 @@ exactly one prediction per input line; the script reads it back and reports the 
 import json
 import sys
 
-from cloud import common, deploy, mnist_files, prepare_data
+from cloud import common, deploy, prepare_data
+from data import mnist_files
 
 OUTPUT_SUFFIX = ".out"
 

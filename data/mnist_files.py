@@ -1,7 +1,14 @@
-"""The four MNIST files: from a local folder, or downloaded from a public mirror and verified.
+"""The four MNIST files: the repository's own copy (data/mnist), another folder, or a download.
+
+Every part of the project that needs MNIST on the host (the local-mode flow, the tests, the
+benchmarks, cloud.prepare_data) finds it through `locate`: a folder named on the command line,
+else $MNIST_DIR, else the copy committed in data/mnist. A download from a public mirror is only
+the fallback for a copy that is missing (a clone made without it, say), and only into the folder
+that was asked for.
 
 The md5 sums are those of the original files published by Yann LeCun and Corinna Cortes (the
-same list torchvision checks); a download that does not match is deleted, never used.
+same list torchvision checks); a file that does not match is refused, and a download that does
+not match is deleted, never used.
 """
 import gzip
 import hashlib
@@ -11,6 +18,11 @@ import shutil
 import struct
 import tempfile
 import urllib.request
+
+# The copy that travels with the repository (data/mnist/README.md: licence and credit).
+REPO_COPY = pathlib.Path(__file__).resolve().parent / "mnist"
+# The variable that points every host-side tool at another folder of the four files.
+MNIST_DIR_VARIABLE = "MNIST_DIR"
 
 # file name -> md5 of the canonical gzip file
 FILES = {
@@ -98,12 +110,27 @@ def _fetch(url, path, expected_md5):
             os.remove(partial)
 
 
-def ensure(folder, log=print):
+def ensure(folder, mirrors=MIRRORS, log=print):
     """The folder with the four verified files, downloading whichever are missing."""
     if missing(folder):
         log("MNIST not found in %s: downloading it" % folder)
-        return download(folder, log=log)
+        return download(folder, mirrors=mirrors, log=log)
     return verify(folder)
+
+
+def default_dir(environ=None):
+    """$MNIST_DIR when set, else the repository's own copy."""
+    environ = os.environ if environ is None else environ
+    return pathlib.Path(environ[MNIST_DIR_VARIABLE]) if environ.get(MNIST_DIR_VARIABLE) else REPO_COPY
+
+
+def locate(folder=None, environ=None, mirrors=MIRRORS, log=print):
+    """The verified folder of the four files: `folder`, else $MNIST_DIR, else the repository's copy.
+
+    Files missing from that folder are downloaded into it (md5-checked); a file that is there but
+    is not the canonical one is an error, never replaced.
+    """
+    return ensure(pathlib.Path(folder) if folder else default_dir(environ), mirrors=mirrors, log=log)
 
 
 def read_idx(path):

@@ -1,7 +1,7 @@
 """Inputs and outputs of the local flow: channels, a transform input, sample requests, scoring.
 
 Independent of code/mnist on purpose: the flow checks the images from the outside, with its own
-IDX reader (cloud.mnist_files) and its own scoring of the transform output.
+IDX reader (data.mnist_files) and its own scoring of the transform output.
 """
 import gzip
 import io
@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from cloud import mnist_files
+from data import mnist_files
 
 TRAINING_CHANNEL = "training"
 TEST_CHANNEL = "test"

@@ -36,6 +36,7 @@ import threading
 import time
 import traceback
 
+from data import mnist_files
 from local_mode import cleanup, data, offline
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -44,12 +45,6 @@ ENTRY_POINT = "train.py"
 DEFAULT_TRAIN_IMAGE = "mnist-pytorch-training:latest"
 DEFAULT_SERVE_IMAGE = "mnist-pytorch-inference:latest"
 DEFAULT_OUTPUT_DIR = REPO / ".local_mode" / "runs"
-# Where MNIST is looked for when --data-dir is not given, in order; the last one is where it is
-# downloaded to when none of them holds the four files. The sibling shared/data/mnist is the
-# project's convention for machines that keep one copy (tests/support.py reads it too).
-DOWNLOAD_DIR = REPO / ".local_mode" / "mnist"
-SHARED_DATA_DIR = REPO.parent / "shared" / "data" / "mnist"
-MNIST_DIR_VARIABLE = "MNIST_DIR"
 DEFAULT_SDK3_PYTHON = REPO / ".venv-sdk3" / "bin" / "python"
 SDK3_SETUP = "python3 -m venv .venv-sdk3 && .venv-sdk3/bin/pip install -r requirements/sdk3.txt"
 
@@ -239,9 +234,7 @@ class Flow:
         return self.session
 
     def prepare_data(self):
-        from cloud import mnist_files
-
-        data_dir = mnist_files.ensure(self.settings.data_dir or DOWNLOAD_DIR, log=print)
+        data_dir = mnist_files.locate(self.settings.data_dir, log=print)
         self.channels = data.stage_channels(data_dir, self.tmp / "data")
         self.comparison_channels = dict(self.channels)
         digits = self.settings.comparison_digits
@@ -625,24 +618,12 @@ def _number(value):
 
 
 def _digits(channels):
-    from cloud import mnist_files
-
     labels = pathlib.Path(channels[data.TRAINING_CHANNEL]) / mnist_files.TRAIN_FILES[1]
     return int(data.read_idx(labels).shape[0])
 
 
 def _path(uri):
     return uri[len("file://"):] if uri.startswith("file://") else uri
-
-
-def default_data_dir(environ):
-    from cloud import mnist_files
-
-    if environ.get(MNIST_DIR_VARIABLE):
-        return pathlib.Path(environ[MNIST_DIR_VARIABLE])
-    if not mnist_files.missing(SHARED_DATA_DIR):
-        return SHARED_DATA_DIR
-    return DOWNLOAD_DIR
 
 
 def parse_hyperparameter(text):
@@ -660,9 +641,9 @@ def parse_args(argv=None):
     p.add_argument("--train-image", default=DEFAULT_TRAIN_IMAGE, help="training image (default %(default)s)")
     p.add_argument("--serve-image", default=DEFAULT_SERVE_IMAGE, help="inference image (default %(default)s)")
     p.add_argument("--data-dir", type=pathlib.Path,
-                   help="folder with the four MNIST .gz files; missing files are downloaded and "
-                        "checksummed (default: $%s, else %s if it holds them, else %s)" % (
-                            MNIST_DIR_VARIABLE, SHARED_DATA_DIR, DOWNLOAD_DIR))
+                   help="folder with the four MNIST .gz files; missing files are downloaded into it "
+                        "and checksummed (default: $%s, else the repository's copy, %s)" % (
+                            mnist_files.MNIST_DIR_VARIABLE, mnist_files.REPO_COPY))
     p.add_argument("--output-dir", type=pathlib.Path, default=DEFAULT_OUTPUT_DIR,
                    help="artifacts go to OUTPUT_DIR/RUN_ID (default %(default)s)")
     p.add_argument("--steps", default=",".join(STEPS),
@@ -695,7 +676,7 @@ def parse_args(argv=None):
         p.error("unknown step(s) %s; choose from %s" % (", ".join(unknown), ", ".join(STEPS)))
     hyperparameters = dict(DEFAULT_HYPERPARAMETERS)
     hyperparameters.update(args.hyperparameter)
-    data_dir = args.data_dir or default_data_dir(os.environ)
+    data_dir = args.data_dir or mnist_files.default_dir(os.environ)
     model_data = args.model_data
     if model_data and "://" not in model_data:
         model_data = "file://%s" % os.path.abspath(model_data)

@@ -1,17 +1,20 @@
-"""Test support: the real MNIST files in ../shared/data/mnist, and small subsets of them.
+"""Test support: the real MNIST files (the repository's copy in data/mnist, or $MNIST_DIR), and
+small subsets of them.
 
 The readers here are independent of code/mnist/data.py on purpose: tests check the trainer's
 parser against a second implementation, not against itself.
 """
 import gzip
-import os
 import pathlib
 import struct
 
 import numpy as np
 
+from data import mnist_files
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
-MNIST_DIR = pathlib.Path(os.environ.get("MNIST_DIR", REPO.parent / "shared" / "data" / "mnist"))
+# Found once per test process; a copy that is missing is downloaded (md5-checked) first.
+MNIST_DIR = mnist_files.locate(log=lambda line: print("tests: %s" % line))
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"

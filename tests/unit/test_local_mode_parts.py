@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from local_mode import data, flow
-from support import MNIST_DIR, mnist
+from support import MNIST_DIR, REPO, mnist
 
 pytestmark = pytest.mark.unit
 
@@ -44,8 +44,12 @@ def test_bad_options_are_refused(argv, capsys):
         flow.parse_args(argv)
 
 
-def test_data_dir_comes_from_mnist_dir_first(tmp_path):
-    assert flow.default_data_dir({"MNIST_DIR": str(tmp_path)}) == tmp_path
+def test_data_dir_is_the_option_then_mnist_dir_then_the_repository_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path / "env"))
+    assert flow.parse_args(["--data-dir", str(tmp_path)]).data_dir == tmp_path
+    assert flow.parse_args([]).data_dir == tmp_path / "env"
+    monkeypatch.delenv("MNIST_DIR")
+    assert flow.parse_args([]).data_dir == REPO / "data" / "mnist"
 
 
 @pytest.mark.parametrize("body", [

@@ -1,4 +1,4 @@
-"""cloud.mnist_files: MNIST from a folder or from mirrors, never a file with the wrong checksum.
+"""data.mnist_files: MNIST from the repository's copy, a folder or mirrors, never a wrong file.
 
 The mirrors here are HTTP servers on 127.0.0.1 serving the real files (or corrupted ones).
 """
@@ -6,11 +6,12 @@ import contextlib
 import functools
 import http.server
 import shutil
+import pathlib
 import threading
 
 import pytest
 
-from cloud import mnist_files
+from data import mnist_files
 from support import MNIST_DIR
 
 pytestmark = pytest.mark.unit
@@ -35,8 +36,47 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_the_shared_copy_is_the_canonical_mnist():
-    assert mnist_files.verify(MNIST_DIR) == MNIST_DIR
+def test_the_repository_carries_the_canonical_mnist():
+    assert mnist_files.verify(mnist_files.REPO_COPY) == mnist_files.REPO_COPY
+    # The table in data/mnist/README.md names the same sums as the module checks.
+    readme = (mnist_files.REPO_COPY / "README.md").read_text()
+    for name, md5 in mnist_files.FILES.items():
+        assert "| %s | %d | %s |" % (name, (mnist_files.REPO_COPY / name).stat().st_size, md5) in readme
+
+
+def test_tests_read_the_repository_copy_unless_mnist_dir_says_otherwise():
+    expected = mnist_files.default_dir()
+    assert MNIST_DIR == expected
+    assert mnist_files.default_dir({}) == mnist_files.REPO_COPY
+    assert mnist_files.default_dir({"MNIST_DIR": "/elsewhere"}) == pathlib.Path("/elsewhere")
+
+
+def test_locate_prefers_the_named_folder_then_mnist_dir(tmp_path, monkeypatch):
+    named, env = tmp_path / "named", tmp_path / "env"
+    for folder in (named, env):
+        folder.mkdir()
+        for name in mnist_files.FILES:
+            shutil.copyfile(mnist_files.REPO_COPY / name, folder / name)
+    monkeypatch.setenv("MNIST_DIR", str(env))
+    assert mnist_files.locate(named, log=_no_log) == named
+    assert mnist_files.locate(None, log=_no_log) == env
+    monkeypatch.delenv("MNIST_DIR")
+    assert mnist_files.locate(None, log=_no_log) == mnist_files.REPO_COPY
+
+
+def test_locate_downloads_only_what_is_missing_into_the_folder_asked_for(tmp_path):
+    dest = tmp_path / "partial"
+    dest.mkdir()
+    shutil.copyfile(mnist_files.REPO_COPY / "train-labels-idx1-ubyte.gz", dest / "train-labels-idx1-ubyte.gz")
+    lines = []
+    with mirror(mnist_files.REPO_COPY) as url:
+        assert mnist_files.locate(dest, environ={}, mirrors=(url,), log=lines.append) == dest
+    assert sorted(p.name for p in dest.iterdir()) == sorted(mnist_files.FILES)
+    assert len([line for line in lines if line.startswith("downloaded ")]) == 3
+
+
+def _no_log(_):
+    raise AssertionError("nothing should be logged when the files are all there")
 
 
 def test_download_takes_the_missing_files_from_the_first_good_mirror(tmp_path):
