@@ -26,15 +26,19 @@ def source_code_dir():
 def write(model_dir, model, config):
     """Saves the net and copies the serving code. Every file appears complete or not at all: the
     weights are written then renamed, and the code is copied to a hidden folder then renamed."""
+    script = os.path.join(source_code_dir(), INFERENCE_SCRIPT)
+    # Without it the artifact still serves in this project's image, but not on AWS's PyTorch
+    # images, which look for code/inference.py: refuse before writing anything.
+    if not os.path.isfile(script):
+        raise FileNotFoundError("%s is missing: the model artifact's code/inference.py is copied from the folder that "
+                                "holds the mnist package; put inference.py beside it (a source_dir with its own copy "
+                                "of mnist needs one too)" % script)
     mnist_model.save(model, config, model_dir)
-    source = source_code_dir()
     staging = os.path.join(model_dir, "." + CODE_DIR + ".tmp")
     final = os.path.join(model_dir, CODE_DIR)
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
-    script = os.path.join(source, INFERENCE_SCRIPT)
-    if os.path.exists(script):
-        shutil.copy2(script, staging)
+    shutil.copy2(script, staging)
     shutil.copytree(os.path.dirname(os.path.abspath(mnist.__file__)), os.path.join(staging, "mnist"),
                     ignore=_IGNORED)
     shutil.rmtree(final, ignore_errors=True)

@@ -61,8 +61,7 @@ def test_each_sdk_style_trains_a_good_model(style_runs, style):
     assert json.loads((job.model / "model.json").read_text()) == {"width": TINY_HYPERPARAMETERS["width"]}
     code = job.model / "code"
     assert (code / "mnist" / "model.py").read_text() == (REPO / "code" / "mnist" / "model.py").read_text()
-    if (REPO / "code" / "inference.py").exists():
-        assert (code / "inference.py").read_text() == (REPO / "code" / "inference.py").read_text()
+    assert (code / "inference.py").read_text() == (REPO / "code" / "inference.py").read_text()
     assert not list(code.rglob("__pycache__")) and not list(code.rglob("*.pyc"))
     assert not hidden_files(job.model, job.output_data, job.checkpoints)
 
@@ -100,7 +99,6 @@ print(json.dumps([p["label"] for p in json.loads(body)["predictions"]]))
 """
 
 
-@pytest.mark.skipif(not (REPO / "code" / "inference.py").exists(), reason="code/inference.py not written yet")
 def test_artifact_serves_with_nothing_but_its_own_code(style_runs, tmp_path):
     job, run = style_runs["sdk2-framework"]
     assert run.returncode == 0, run.stdout

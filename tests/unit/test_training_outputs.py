@@ -1,11 +1,12 @@
-"""The trainer's small contracts: the metric line tuning jobs parse, the failure file, checkpoints."""
+"""The trainer's small contracts: the metric line tuning jobs parse, the failure file, checkpoints,
+the model artifact's code."""
 import re
 
 import numpy as np
 import pytest
 import torch
 
-from mnist import checkpoints, failures, report
+from mnist import artifacts, checkpoints, failures, model, report
 from mnist.failures import TrainingError
 
 pytestmark = pytest.mark.unit
@@ -84,3 +85,17 @@ def test_corrupt_checkpoint_says_what_to_do(tmp_path):
     (tmp_path / checkpoints.CHECKPOINT_FILE).write_bytes(np.arange(10, dtype=np.uint8).tobytes())
     with pytest.raises(TrainingError, match=r"checkpoint .* cannot be read .*empty checkpoint location"):
         checkpoints.load(str(tmp_path))
+
+
+def test_an_artifact_without_its_handler_module_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    # The code folder as a source_dir with its own copy of the mnist package and no inference.py has it.
+    source = tmp_path / "source"
+    (source / "mnist").mkdir(parents=True)
+    monkeypatch.setattr(artifacts, "source_code_dir", lambda: str(source))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    with pytest.raises(FileNotFoundError) as missing:
+        artifacts.write(str(model_dir), model.MnistNet(4), {"width": 4})
+    assert str(missing.value).startswith("%s is missing: the model artifact's code/inference.py is copied from "
+                                         % (source / "inference.py"))
+    assert list(model_dir.iterdir()) == []
