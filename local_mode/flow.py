@@ -190,8 +190,11 @@ class Flow:
             # SDK v2 warns on import and on every estimator that v3 exists; this flow shows v2
             # on purpose (and v3 in its own step).
             run_env = {SAGEMAKER_SUPPRESS_V2_WARNING: "1", "TMPDIR": str(self.tmp)}
+            # Before the offline part: the one request the flow may send is the md5-checked
+            # download of MNIST files missing from the folder it uses (never when the
+            # repository's copy is there).
+            self._timed("data", self.prepare_data)
             with offline.offline_environment(self.tmp), self.guard, offline.environ(run_env):
-                self._timed("data", self.prepare_data)
                 for name in self.settings.steps:
                     self._timed(name, getattr(self, "step_" + name))
         except BaseException as e:  # noqa: BLE001 - report, clean up, then exit non-zero
