@@ -9,7 +9,7 @@ Inputs (Content-Type)
   application/json       one image (28x28 nested, or 784 flat), a list of images, or
                          {"instances": [...]} (the SageMaker SDK's JSONSerializer form)
   text/csv               one image per row, 784 values
-  application/jsonlines  one image per line (28x28 or 784), as batch transform splits it
+  application/jsonlines  exactly one image per line (28x28 or 784), as batch transform splits it
   application/x-npy      an .npy array of shape 28x28, 784, N x 28 x 28, N x 784 or N x 1 x 28 x 28;
                          read without pickle, so no code in a request ever runs
   image/png, image/jpeg, application/x-image
@@ -64,7 +64,7 @@ ACCEPTED_INPUTS = {
     JSON: "one image as a 28x28 nested list or a flat list of 784 numbers, a list of such images, "
           "or {\"instances\": [...]}; " + _PIXEL_RANGE,
     CSV: "one image per row, 784 comma-separated numbers; " + _PIXEL_RANGE,
-    JSONLINES: "one image per line, each a 28x28 nested list or a flat list of 784 numbers; " + _PIXEL_RANGE,
+    JSONLINES: "exactly one image per line, each a 28x28 nested list or a flat list of 784 numbers; " + _PIXEL_RANGE,
     NPY: "an .npy array of numbers (no pickled objects), shape " + _ARRAY_SHAPES + "; " + _PIXEL_RANGE,
     PNG: images.ACCEPTED,
     JPEG: images.ACCEPTED,
@@ -132,19 +132,34 @@ def _decode_jsonlines(body):
     rows = _flat_integer_lines(bytes(body))
     if rows is not None:
         return to_images(rows, accepted)
-    lines = [line for line in bytes(body).splitlines() if line.strip()]
-    try:
-        rows = json.loads(b"[" + b",".join(lines) + b"]")
-    except (ValueError, RecursionError) as e:
-        # Name the first line that is not JSON.
-        for number, line in enumerate(lines, 1):
-            _parse_json(line, accepted, where="line %d" % number)
-        raise BadRequest("the lines are not valid JSON (%s)" % e, accepted) from e
-    array = _numbers(rows, accepted, what="the lines")
-    if array.ndim not in (2, 3) or array.shape[1:] not in ((PIXELS,), (SIDE, SIDE)):
-        raise BadRequest("every line must be one image (28x28 or 784 numbers); the lines form an array of "
-                         "shape %s" % (array.shape,), accepted)
-    return to_images(array, accepted)
+    # Each line on its own: batch transform joins answers to records line by line, so a line must
+    # be exactly one record. (Parsed as one JSON list, "[...],[...]" on a line would be two images.)
+    records = []
+    for number, line in enumerate(bytes(body).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise _bad_line(number, "it is not one JSON value (%s at column %d)" % (e.msg, e.colno)) from e
+        except (ValueError, RecursionError) as e:
+            # ValueError: a line that is not UTF-8.
+            raise _bad_line(number, "it is not one JSON value (%s)" % _first_line(e)) from e
+        try:
+            record = _numbers(value, accepted, what="its values")
+        except BadRequest as e:
+            raise _bad_line(number, e.message) from e
+        if record.shape not in ((PIXELS,), (SIDE, SIDE)):
+            raise _bad_line(number, "it holds %s" % ("an array of shape %s" % (record.shape,) if record.ndim
+                                                      else "a single number"))
+        records.append(record.reshape(SIDE, SIDE))
+    # decode() refused a blank body, so there is at least one record.
+    return to_images(np.stack(records), accepted)
+
+
+def _bad_line(number, why):
+    return BadRequest("line %d must be exactly one image, a flat list of 784 numbers or a 28x28 nested list; %s"
+                      % (number, why), ACCEPTED_INPUTS[JSONLINES])
 
 
 def _decode_csv(body):

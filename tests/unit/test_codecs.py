@@ -169,9 +169,6 @@ BAD_INPUTS = [
     ("CSV words", ",".join(["x"] * 784), "text/csv", 400, "not a number"),
     ("CSV NaN", ",".join(["nan"] * 784), "text/csv", 400, "NaN"),
     ("CSV not UTF-8", b"\xff" * 10, "text/csv", 400, "UTF-8"),
-    ("JSON lines bad line", "[0]\n{oops\n", "application/jsonlines", 400, "line 2"),
-    ("JSON lines wrong width", json.dumps([0] * 10) + "\n", "application/jsonlines", 400, "one image"),
-    ("JSON lines one flat line of numbers", ",".join(["0"] * 784) + "\n", "application/jsonlines", 400, "line"),
     ("npy of objects", None, "application/x-npy", 400, "objects"),
     ("plain pickle", pickle.dumps(np.zeros((28, 28))), "application/x-npy", 400, ".npy"),
     ("npz archive", None, "application/x-npy", 400, ".npy"),
@@ -229,6 +226,76 @@ def test_bad_inputs_are_client_errors_that_say_why(case, body, content_type, sta
     assert words.lower() in message.lower()
 
 
+
+
+# --- JSON lines: exactly one record per line, on the integer fast path and the general one alike
+
+def _flat(image):
+    return json.dumps(image.reshape(-1).tolist())
+
+
+def _nested(image):
+    return json.dumps(image.tolist())
+
+
+def _unit(image):
+    return json.dumps((image.reshape(-1) / 255).tolist())
+
+
+JSONLINES_BODIES = [
+    # (case, body, whether the integer fast path reads it, the images it holds)
+    ("flat integers", "".join(_flat(d) + "\n" for d in DIGITS), True, EXPECTED),
+    ("flat integers, CRLF, no final line end", "\r\n".join(_flat(d) for d in DIGITS), True, EXPECTED),
+    ("one flat line", _flat(DIGITS[0]) + "\n", True, EXPECTED[:1]),
+    ("28x28 integers", "".join(_nested(d) + "\n" for d in DIGITS), False, EXPECTED),
+    ("0-1 floats", "".join(_unit(d) + "\n" for d in DIGITS), False, EXPECTED),
+    ("flat and 28x28 mixed, blank lines between",
+     _flat(DIGITS[0]) + "\n\n" + _nested(DIGITS[1]) + "\n  \n" + _unit(DIGITS[2]) + "\n", False, EXPECTED[:3]),
+]
+
+
+@pytest.mark.parametrize("content_type", ["application/jsonlines", "application/x-jsonlines"])
+@pytest.mark.parametrize("case, body, fast, expected", JSONLINES_BODIES, ids=[c[0] for c in JSONLINES_BODIES])
+def test_json_lines_hold_one_image_per_line(content_type, case, body, fast, expected):
+    assert (codecs._flat_integer_lines(body.encode()) is not None) == fast
+    _close(codecs.decode(body, content_type), expected)
+
+
+_ONE_RECORD = "must be exactly one image, a flat list of 784 numbers or a 28x28 nested list; "
+JSONLINES_NOT_ONE_RECORD = [
+    # (case, body, the line the message names, words it must contain after saying what is accepted)
+    ("two flat integer images on one line", _flat(DIGITS[0]) + "," + _flat(DIGITS[1]) + "\n", 1, "Extra data"),
+    ("two flat integer images on the second line",
+     _flat(DIGITS[0]) + "\n" + _flat(DIGITS[1]) + "," + _flat(DIGITS[2]) + "\n" + _flat(DIGITS[3]) + "\n", 2,
+     "Extra data"),
+    ("two images on one line, a space between", _flat(DIGITS[0]) + " " + _flat(DIGITS[1]), 1, "Extra data"),
+    ("two 0-1 images on one line", _unit(DIGITS[0]) + "," + _unit(DIGITS[1]) + "\n", 1, "Extra data"),
+    ("two 28x28 images on one line", _nested(DIGITS[0]) + "," + _nested(DIGITS[1]) + "\n", 1, "Extra data"),
+    ("a list of two images on one line", json.dumps(DIGITS[:2].reshape(2, -1).tolist()) + "\n", 1,
+     "shape (2, 784)"),
+    ("a list of one image", json.dumps(DIGITS[:1].reshape(1, -1).tolist()), 1, "shape (1, 784)"),
+    ("784 numbers without brackets", ",".join(["0"] * 784) + "\n", 1, "Extra data"),
+    ("a number", "7\n", 1, "a single number"),
+    ("an object", json.dumps({"instances": [DIGITS[0].reshape(-1).tolist()]}) + "\n", 1, "objects"),
+    ("strings", json.dumps(["0"] * 784), 1, "strings"),
+    ("a short line after a good one", _flat(DIGITS[0]) + "\n" + json.dumps([0] * 10) + "\n", 2, "shape (10,)"),
+    ("bad JSON, blank lines counted", _flat(DIGITS[0]) + "\n\n{oops\n", 3, "not one JSON value"),
+    ("a ragged 28x28", json.dumps([[0] * 27] + [[0] * 28] * 27), 1, "regular array"),
+]
+
+
+@pytest.mark.parametrize("content_type", ["application/jsonlines", "application/x-jsonlines"])
+@pytest.mark.parametrize("case, body, line, words", JSONLINES_NOT_ONE_RECORD, ids=[c[0] for c in JSONLINES_NOT_ONE_RECORD])
+def test_a_json_line_that_is_not_exactly_one_image_is_a_400_naming_it(content_type, case, body, line, words):
+    # None of these is for the fast path: it reads only lines that are each one flat integer list.
+    assert codecs._flat_integer_lines(body.encode()) is None
+    with pytest.raises(ClientError) as caught:
+        codecs.decode(body, content_type)
+    error = caught.value
+    assert error.status_code == 400
+    assert error.message.startswith("line %d %s" % (line, _ONE_RECORD)), error.message
+    assert words in error.message
+    assert json.loads(error.body())["accepted"] == codecs.ACCEPTED_INPUTS[codecs.JSONLINES]
 
 
 def test_pickled_npy_never_runs_code(tmp_path):
