@@ -1,6 +1,6 @@
 """Serving speed of the inference image's path against the stock path, side by side in one run.
 
-    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 5] [--warmup 90] [--json out.json]
+    .venv/bin/python bench/serve_speed.py [--width 32] [--seconds 5] [--rounds 5] [--warmup 90] [--out DIR]
 
 Both paths run the same multi-model-server (the host's Java 17), the same model and the same
 number of workers:
@@ -12,8 +12,8 @@ number of workers:
          predict_fn as a typical bring-your-own-container user writes them (STOCK_INFERENCE
          below), MMS with the toolkit's config, MMS's own worker order (no worker affinity) and
          its batch size of 1
-After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler takes about
-a minute of load to finish with MMS's request path), measured in rounds, each measurement on both
+After a warm-up of both servers (--warmup seconds of load each: the JVM's C2 compiler needs a
+while under load to finish with MMS's request path), measured in rounds, each measurement on both
 paths back to back (the first path alternating by round), so that background load and the
 machine's drift fall on both alike; reported: the median of the rounds for each path, their
 ratio, and the median of the rounds' paired ratios:
@@ -24,8 +24,12 @@ ratio, and the median of the rounds' paired ratios:
     process with no server (one core per worker: x1 at concurrency 1, x workers otherwise)
   - cold start of the real image (docker run to a healthy /ping, and to the first answer), ours
     and the stock handler started by sagemaker-inference's start_model_server in the same image
-The load generator (bench/load.py: one thread, raw keep-alive sockets, about 0.1 ms of CPU per
-request) runs on the same cores as the servers; its cost counts against both paths.
+The load generator (bench/load.py: one thread, raw keep-alive sockets) runs on the same cores as
+the servers; its cost counts against both paths.
+
+It writes bench/results/serve_speed.json (bench/provenance.py: the commit, machine, load average
+before and after, every round's numbers on both paths, every cold start, the summary and its
+table); bench/publish.py puts the tables in README.md and bench/serve_speed.md.
 """
 import argparse
 import http.client
@@ -39,12 +43,13 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "code"), str(REPO / "container")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "code"), str(REPO / "container")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import load as client  # noqa: E402
+import provenance  # noqa: E402
 import serving_fixtures as fixtures  # noqa: E402
 import support  # noqa: E402
 from mnist import artifacts, recipe  # noqa: E402
@@ -208,10 +213,10 @@ def main():
     # then keeps that rate. 90 s of warm-up puts every round in that steady state.
     parser.add_argument("--warmup", type=float, default=90.0, help="seconds of load per server before the rounds")
     parser.add_argument("--cold-starts", type=int, default=3, help="docker runs per path (0: skip)")
-    parser.add_argument("--json", default=str(REPO / "bench" / "results" / "serve_speed-latest.json"),
-                        help="where to write the results (default: %(default)s)")
+    parser.add_argument("--out", default=provenance.RESULTS,
+                        help="folder for serve_speed.json (default: bench/results, the committed result)")
     args = parser.parse_args()
-    load_before = os.getloadavg()
+    run_record = provenance.Run("serve_speed", vars(args), with_torch=True, java=java_version())
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="serve-speed-"))
     images, labels = support.mnist("t10k")
@@ -225,6 +230,7 @@ def main():
 
     cells = {}  # (path, measurement) -> list over rounds
     limits = {}  # (path, "single" or "batch") -> list over rounds
+    rounds = []  # every round's numbers, both paths, in the order measured: the result's raw data
     servers = {
         "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
         # The plugin jar serves the stock path's /ping too; its worker affinity is ours, not stock's.
@@ -252,22 +258,30 @@ def main():
             # Each measurement on both paths back to back, the first path alternating by round:
             # the pairs are seconds apart, so the machine's drift falls on both (see report).
             order = list(servers.items())[::1 if round_ % 2 == 0 else -1]
+            raw = {"first": order[0][0], "cells": {}, "limits": {}}
             for measurement in ("c1", "c8", "batch"):
                 for name, server in order:
                     if measurement == "batch":
-                        rate, _ = load(server.url, batch, "text/csv", "text/csv", 2, args.seconds)
+                        rate, latencies = load(server.url, batch, "text/csv", "text/csv", 2, args.seconds)
                         cells.setdefault((name, "batch"), []).append((rate * BATCH_ROWS, 0, 0))
+                        raw["cells"].setdefault("batch", {})[name] = {"rate": rate * BATCH_ROWS,
+                                                                      "requests": len(latencies)}
                         continue
                     rate, latencies = load(server.url, single, "application/json", "application/json",
                                            int(measurement[1:]), args.seconds)
                     cells.setdefault((name, measurement), []).append(
                         (rate, percentile(latencies, 50), percentile(latencies, 99)))
+                    raw["cells"].setdefault(measurement, {})[name] = dict(
+                        zip(("rate", "p50_ms", "p99_ms"), cells[(name, measurement)][-1]), requests=len(latencies))
             # The limits, measured in the same round: the handler alone, in this process.
             for name, model_dir, handler in (("ours", ours_dir, OURS_HANDLER), ("stock", stock_dir, STOCK_HANDLER)):
                 limits.setdefault((name, "single"), []).append(in_process_rate(
                     model_dir, handler, single, "application/json", "application/json", args.seconds))
                 limits.setdefault((name, "batch"), []).append(BATCH_ROWS * in_process_rate(
                     model_dir, handler, batch, "text/csv", "text/csv", args.seconds))
+                raw["limits"][name] = {"single_req_s": limits[(name, "single")][-1],
+                                       "batch_images_s": limits[(name, "batch")][-1]}
+            rounds.append(raw)
             print("round %d done" % (round_ + 1), flush=True)
     finally:
         for server in servers.values():
@@ -275,21 +289,45 @@ def main():
     limits = {key: statistics.median(rates) for key, rates in limits.items()}
 
     cold = {}
+    image = {"name": SERVE_IMAGE}
     if args.cold_starts:
+        image = image_facts(SERVE_IMAGE)
         readable(workdir)
         for run in range(args.cold_starts):
             for name, model_dir in (("ours", ours_dir), ("stock", stock_dir)):
                 cold.setdefault(name, []).append(cold_start(model_dir, stock=name == "stock"))
 
-    results = report(cells, limits, cold, workers)
-    load_after = os.getloadavg()
-    print("load average (1, 5, 15 min): %.1f %.1f %.1f before, %.1f %.1f %.1f after" % (*load_before, *load_after))
-    results.update(width=args.width, workers=workers, cores=os.cpu_count(), batch_rows=BATCH_ROWS,
-                   load_average={"before": load_before, "after": load_after}, image=SERVE_IMAGE)
-    path = pathlib.Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    summary = report(cells, limits, cold, workers)
+    data = {"width": args.width, "workers": workers, "cores": os.cpu_count(), "batch_rows": BATCH_ROWS,
+            "batch_bytes": len(batch), "seconds_per_cell": args.seconds, "warmup_s": args.warmup,
+            "image": image, "rounds": rounds, "cold_starts": {name: [list(run) for run in runs]
+                                                                for name, runs in cold.items()}}
+    path = run_record.finish(data, summary, args.out)
+    averages = run_record.record["load_average"]
+    print("load average (1, 5, 15 min): %.1f %.1f %.1f before, %.1f %.1f %.1f after"
+          % (*averages["before"], *averages["after"]))
+    print("\n" + run_record.record["table"])
     print("results: %s" % path)
+
+
+def java_version():
+    """The first line of `java -version` (the host's Java runs both servers)."""
+    try:
+        answer = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = (answer.stderr or answer.stdout).splitlines()
+    return lines[0].strip() if lines else None
+
+
+def image_facts(name):
+    """The cold starts' image: its id, tags (build.sh tags the commit it was built from) and date."""
+    try:
+        inspected = json.loads(docker("image", "inspect", name).stdout)[0]
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        return {"name": name}
+    return {"name": name, "id": inspected["Id"], "tags": inspected.get("RepoTags") or [],
+            "created": inspected.get("Created")}
 
 
 def _answers(server, body):
@@ -308,6 +346,16 @@ def _labels(name, content):
 
 def _median(rows):
     return sorted(rows, key=lambda row: row[0])[len(rows) // 2]
+
+
+def _median_of_some(values):
+    """The median of the values that are there (a cold start that timed out has None), or None."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _or_dash(value):
+    return "-" if value is None else "%.1f" % value
 
 
 def report(cells, limits, cold, workers):
@@ -347,10 +395,10 @@ def report(cells, limits, cold, workers):
                                    "batch_images_s": {n: limits[(n, "batch")] for n in ("ours", "stock")}}
     if cold:
         for name in ("ours", "stock"):
-            healthy = statistics.median(h for h, _ in cold[name] if h is not None)
-            answered = statistics.median(a for _, a in cold[name] if a is not None)
-            print("%-34s %9.1f s to /ping 200, %.1f s to the first answer (median of %d)"
-                  % ("cold start (docker run), " + name, healthy, answered, len(cold[name])))
+            healthy = _median_of_some([h for h, _ in cold[name]])
+            answered = _median_of_some([a for _, a in cold[name]])
+            print("%-34s %9s s to /ping 200, %s s to the first answer (median of %d)"
+                  % ("cold start (docker run), " + name, _or_dash(healthy), _or_dash(answered), len(cold[name])))
             results.setdefault("cold_start_s", {})[name] = {"ping_200": healthy, "first_answer": answered,
                                                            "runs": cold[name]}
     return results

@@ -1,28 +1,21 @@
 """Training speed and accuracy of the MNIST trainer against pytorch/examples' recipe, in one run.
 
-On a 2-core AMD EPYC VM, CPU only, torch 2.14.1 (2026-11-24, bench/README.md has the table):
-  preset fast:    99.20% test accuracy (99.13-99.24 over seeds 0-2) after 5.0 s of training,
-                  53x sooner at 99.0% than the baseline;
-  preset default: 99.63% (99.58, 99.68 for seeds 0, 1) after 125 s of training;
-  baseline:       99.05% after 5 epochs, 266 s: its first epoch at 99.0% or more.
-
 It runs the real trainer (`code/train.py`, as the training image does) with the `fast` preset for
 several seeds and the `default` preset, then the baseline (bench/baseline_examples.py:
 pytorch/examples' MNIST net and Adadelta recipe), each in its own process, one after another on
 the same machine. Every run prints the trainer's `#metrics` line per epoch; from them the bench
 takes the time to 99.0% test accuracy (training seconds, evaluation and start-up excluded, up to
-the first epoch whose test accuracy reaches it) and the final test accuracy, and writes a
-markdown table and JSON to bench/results/. Seeds are fixed, so a rerun trains the same nets;
-times depend on the machine and on what else runs on it, so the bench records the load average
-before and after.
+the first epoch whose test accuracy reaches it) and the final test accuracy, and writes
+bench/results/train_speed.json (bench/provenance.py: the commit, machine, load average before and
+after, every epoch of every run, the summary and its table). Seeds are fixed, so a rerun trains
+the same nets; times depend on the machine and on what else runs on it. The results of the
+committed run: the tables in README.md and bench/README.md (bench/publish.py writes them).
 
     python bench/train_speed.py                      # fast x3 seeds, default x1, baseline x1
-    python bench/train_speed.py --fast-seeds 0 --skip default baseline   # quick look
+    python bench/train_speed.py --fast-seeds 0 --skip default baseline --out /tmp/bench   # quick look
 """
 import argparse
-import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -30,11 +23,12 @@ import sys
 import tempfile
 import time
 
+import provenance
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from data import mnist_files  # noqa: E402
-RESULTS = os.path.join(REPO, "bench", "results")
 TARGET = 0.99
 _METRICS = re.compile(r"^#metrics (.*)$")
 
@@ -99,12 +93,13 @@ def baseline_run(seed, data_dir, epochs):
     return run("baseline seed %d" % seed, command)
 
 
-def summarise(name, runs):
+def summarise(name, kind, runs, epoch_cap=None):
     times = [r["time_to_target"] for r in runs]
     reached = sorted(t for t in times if t is not None)
     accuracies = [r["final_accuracy"] for r in runs]
-    return {
+    summary = {
         "name": name,
+        "kind": kind,
         "seeds": [r["seed"] for r in runs],
         "reached": "%d/%d" % (len(reached), len(runs)),
         "median_time_to_target": statistics.median(reached) if len(reached) == len(runs) else None,
@@ -112,55 +107,12 @@ def summarise(name, runs):
         "final_accuracies": accuracies,
         "mean_final_accuracy": sum(accuracies) / len(accuracies),
         "epochs": [r["epochs"] for r in runs],
+        "train_seconds": [r["train_seconds"] for r in runs],
         "process_seconds": [r["process_seconds"] for r in runs],
-        "runs": runs,
     }
-
-
-def markdown(summaries, baseline, machine):
-    def seconds(t):
-        return "not reached" if t is None else "%.1f" % t
-
-    rows = ["| run | seeds | epochs | time to 99.0% (s, median; per seed) | speed-up vs baseline "
-            "| final test accuracy (mean; per seed) | training (s, all epochs) | process wall (s) |",
-            "|---|---|---|---|---|---|---|---|"]
-    for s in summaries:
-        t = s["median_time_to_target"]
-        ratio = "-"
-        if baseline and t and s is not baseline:
-            # A baseline that never reached the target gives a lower bound: all its training time.
-            reference = baseline["median_time_to_target"] or max(r["train_seconds"] for r in baseline["runs"])
-            ratio = "%s%.0fx" % ("" if baseline["median_time_to_target"] else "more than ", reference / t)
-        rows.append("| %s | %s | %s | %s (%s) | %s | %.2f%% (%s) | %s | %s |" % (
-            s["name"], " ".join(map(str, s["seeds"])), " ".join(map(str, s["epochs"])), seconds(t),
-            ", ".join(seconds(x) for x in s["times_to_target"]), ratio, 100 * s["mean_final_accuracy"],
-            ", ".join("%.2f" % (100 * a) for a in s["final_accuracies"]),
-            " ".join("%.1f" % r["train_seconds"] for r in s["runs"]),
-            " ".join("%.0f" % w for w in s["process_seconds"])))
-    notes = ("Machine: %s, %s CPUs, %s, torch %s, OMP_WAIT_POLICY %s; commit %s. "
-             "Load average before %s, after %s."
-             % (machine["cpu"], machine["cpus"], machine["device"], machine["torch"],
-                machine["omp_wait_policy"], machine["commit"], machine["load_before"], machine["load_after"]))
-    return "\n".join(rows) + "\n\n" + notes + "\n"
-
-
-def machine_facts():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import torch  # here, not at the top: `--help` should not wait for torch
-
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"cpu": cpu, "cpus": os.cpu_count(), "torch": torch.__version__, "commit": commit,
-            "device": "CUDA %s" % torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only",
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}
+    if epoch_cap is not None:
+        summary["epoch_cap"] = epoch_cap
+    return summary
 
 
 def main(argv=None):
@@ -175,44 +127,39 @@ def main(argv=None):
     p.add_argument("--skip", nargs="+", choices=("fast", "default", "baseline"), default=[])
     p.add_argument("--trainer-args", default="",
                    help="extra trainer arguments for both presets, e.g. '--epochs 2'")
-    p.add_argument("--out", default=RESULTS)
+    p.add_argument("--out", default=provenance.RESULTS,
+                   help="folder for train_speed.json (default: bench/results, the committed result)")
     args = p.parse_args(argv)
     try:
-        args.data = str(mnist_files.locate(args.data))
+        data = str(mnist_files.locate(args.data))
     except (OSError, ValueError) as e:
         sys.exit("no MNIST at %s: %s (pass --data DIR with the four IDX files)" % (args.data, e))
 
-    machine = machine_facts()
-    machine["load_before"] = "%.2f" % os.getloadavg()[0]
+    run_record = provenance.Run("train_speed", vars(args), argv, with_torch=True)
+    args.data = data
     extra = args.trainer_args.split()
-    summaries, baseline = [], None
+    groups, summaries = [], []
     with tempfile.TemporaryDirectory(prefix="train-speed-") as workdir:
         for preset, seeds in (("fast", args.fast_seeds), ("default", args.default_seeds)):
             if preset in args.skip:
                 continue
             runs = [dict(trainer_run(preset, seed, args.data, workdir, extra), seed=seed) for seed in seeds]
-            summaries.append(summarise("ours, preset %s" % preset, runs))
+            name = "ours, preset %s" % preset
+            groups.append({"name": name, "kind": preset, "runs": runs})
+            summaries.append(summarise(name, preset, runs))
         if "baseline" not in args.skip:
             result = baseline_run(args.baseline_seed, args.data, args.baseline_epochs)
             runs = [dict(result, seed=args.baseline_seed)]
-            summary = summarise("baseline (pytorch/examples, cap %d epochs)" % args.baseline_epochs, runs)
-            baseline = summary
-            summaries.append(summary)
-    machine["load_after"] = "%.2f" % os.getloadavg()[0]
+            name = "baseline (pytorch/examples, cap %d epochs)" % args.baseline_epochs
+            groups.append({"name": name, "kind": "baseline", "runs": runs})
+            summaries.append(summarise(name, "baseline", runs, epoch_cap=args.baseline_epochs))
 
-    table = markdown(summaries, baseline, machine)
-    print("\n" + table)
-    os.makedirs(args.out, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    result = {"machine": machine, "target": TARGET,
-              "baseline_time_to_target": baseline["median_time_to_target"] if baseline else None,
-              "summaries": summaries, "command": [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])}
-    for name in ("train_speed-%s" % stamp, "train_speed-latest"):
-        with open(os.path.join(args.out, name + ".json"), "w") as f:
-            json.dump(result, f, indent=2)
-        with open(os.path.join(args.out, name + ".md"), "w") as f:
-            f.write(table)
-    print("wrote %s/train_speed-%s.{md,json}" % (args.out, stamp))
+    baseline = next((s for s in summaries if s["kind"] == "baseline"), None)
+    summary = {"groups": summaries,
+               "baseline_time_to_target": baseline["median_time_to_target"] if baseline else None}
+    path = run_record.finish({"target": TARGET, "groups": groups}, summary, args.out)
+    print("\n" + run_record.record["table"])
+    print("wrote %s" % path)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,435 @@
+"""The benchmark tables of README.md and bench/*.md, generated from the committed results.
+
+Every speed or size the documentation publishes comes from a file in bench/results/, written by
+a bench script (bench/provenance.py: the commit, machine, load and raw data with it) and
+committed. Each table sits between two markers, and everything between them is generated:
+
+    <!-- bench:serve_speed -->
+    ...
+    <!-- /bench:serve_speed -->
+
+    python bench/publish.py           # rewrites the marked regions from bench/results/*.json
+    python bench/publish.py --check   # rewrites nothing; exits 1 naming the files that differ
+
+A renderer is a function from a result (its JSON, loaded) to markdown, registered under the
+marker's name; it reads bench/results/<source>.json, the name itself unless `source` says
+otherwise:
+
+    @renderer("fresh_clone")
+    def fresh_clone(result):
+        return "| step | seconds |\\n|---|---:|\\n" + ...
+
+A region whose result file is missing says so, and names the command that measures it, instead
+of keeping numbers from an earlier run. Standard library only: the unit tests and CI need nothing
+else to check the documents.
+"""
+import argparse
+import collections
+import difflib
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = "bench/results"
+SCHEMA = 1  # the layout bench/provenance.py writes and the renderers read
+
+Renderer = collections.namedtuple("Renderer", "function source")
+RENDERERS = {}
+
+# A marker is a line of its own, so that prose can name one in backticks.
+_OPENING = re.compile(r"^<!-- bench:([\w.-]+) -->$", re.M)
+_CLOSING = re.compile(r"^<!-- /bench:([\w.-]+) -->$", re.M)
+_REGION = re.compile(r"^(<!-- bench:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)^(<!-- /bench:(?P=name) -->)$", re.S | re.M)
+
+
+class PublishError(Exception):
+    pass
+
+
+def renderer(name, source=None):
+    """Registers `function(result) -> markdown` for the regions marked `name`."""
+    def register(function):
+        RENDERERS[name] = Renderer(function, source or name)
+        return function
+    return register
+
+
+# --- Reading results and filling regions
+
+def load_result(source, results):
+    """The result bench/results/<source>.json as a dict, or None when there is no such file."""
+    path = pathlib.Path(results) / ("%s.json" % source)
+    if not path.exists():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except ValueError as e:
+        raise PublishError("%s is not JSON: %s" % (path, e))
+    if result.get("schema") != SCHEMA or result.get("bench") != source:
+        raise PublishError("%s: expected a %s result of schema %d, found bench %r, schema %r"
+                           % (path, source, SCHEMA, result.get("bench"), result.get("schema")))
+    return result
+
+
+def render_result(name, result):
+    return RENDERERS[name].function(result).strip() + "\n"
+
+
+def render(name, results):
+    if name not in RENDERERS:
+        raise PublishError("no renderer for bench:%s (known: %s)" % (name, ", ".join(sorted(RENDERERS))))
+    source = RENDERERS[name].source
+    result = load_result(source, results)
+    if result is None:
+        return not_measured(source)
+    return render_result(name, result)
+
+
+def not_measured(source):
+    return ("*Not measured yet: there is no committed `%s/%s.json`. `python bench/%s.py` measures it, "
+            "then `python bench/publish.py` writes it here.*\n" % (RESULTS, source, source))
+
+
+def regions(text):
+    """The names of the marked regions in `text`, in order; an opening without its closing is an error."""
+    names = [match.group("name") for match in _REGION.finditer(text)]
+    opened, closed = _OPENING.findall(text), _CLOSING.findall(text)
+    if opened != names or closed != names:
+        unmatched = [name for name in opened + closed if (opened + closed).count(name) != 2 * names.count(name)]
+        raise PublishError("<!-- bench:%s --> without its pair, each on a line of its own" % unmatched[0]
+                           if unmatched else "nested or overlapping bench markers")
+    return names
+
+
+def regenerate(text, results):
+    """`text` with every marked region rewritten from the results."""
+    regions(text)
+    return _REGION.sub(lambda m: m.group(1) + render(m.group("name"), results) + m.group(4), text)
+
+
+def documents(root):
+    root = pathlib.Path(root)
+    return [root / "README.md"] + sorted((root / "bench").glob("*.md"))
+
+
+def publish(root=REPO, check=False, results=None, out=sys.stdout):
+    """Regenerates the documents under `root`; returns the paths (relative) whose text changed.
+    With `check`, writes nothing and prints a diff of each."""
+    root = pathlib.Path(root)
+    results = pathlib.Path(results) if results else root / RESULTS
+    changes = []  # every document is rendered before any is written: an error leaves all as they were
+    for path in documents(root):
+        text = path.read_text()
+        try:
+            new = regenerate(text, results)
+        except PublishError as e:
+            raise PublishError("%s: %s" % (path.relative_to(root), e))
+        if new != text:
+            changes.append((path, str(path.relative_to(root)), text, new))
+    for path, name, text, new in changes:
+        if check:
+            out.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
+                                                name + " (committed)", name + " (from %s)" % RESULTS))
+        else:
+            path.write_text(new)
+    return [name for _, name, _, _ in changes]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a marked region differs from what the results give")
+    parser.add_argument("--results", help="folder of result files (default: %s)" % RESULTS)
+    args = parser.parse_args(argv)
+    try:
+        changed = publish(REPO, check=args.check, results=args.results)
+    except PublishError as e:
+        sys.exit("bench/publish.py: %s" % e)
+    if args.check and changed:
+        sys.exit("bench/publish.py --check: %s differ from %s; run python bench/publish.py"
+                 % (", ".join(changed), RESULTS))
+    print("%s: %s" % ("checked" if args.check else "wrote", ", ".join(changed) or "nothing to change"))
+
+
+# --- Formatting helpers
+
+def number(x, digits=0):
+    return "{:,.{}f}".format(x, digits)
+
+
+def seconds(x):
+    return "not reached" if x is None else "%.1f" % x
+
+
+def percent(x, digits=2):
+    return "%.*f%%" % (digits, 100 * x)
+
+
+def provenance(result, details=""):
+    """The sentence under a table: what was measured where, when, under what load."""
+    commit, machine, load = result["commit"], result["machine"], result["load_average"]
+    changed = commit["changed"]
+    tree = ""
+    if commit["dirty"]:
+        tree = " with uncommitted changes (%s)" % (", ".join(changed) if len(changed) <= 3 else "%d files" % len(changed))
+    host = "%s, %d cores" % (machine["cpu"], machine["cores"])
+    if machine.get("virtualization") not in (None, "none"):
+        host += " (%s)" % machine["virtualization"]
+    if machine.get("device"):
+        host += ", %s" % machine["device"]
+    if machine.get("torch"):
+        host += ", torch %s" % machine["torch"]
+    command = " ".join(["python"] + result["command"])
+    took = "%.0f s" % result["seconds"] if result["seconds"] < 120 else "%.0f min" % (result["seconds"] / 60)
+    return ("Measured %s at commit %s%s on %s%s; load average %.2f before, %.2f after; `%s` (%s); "
+            "from `%s/%s.json`."
+            % (result["date"][:10], commit["sha"][:7], tree, host, details, load["before"][0],
+               load["after"][0], command, took, RESULTS, result["bench"]))
+
+
+# --- Training: bench/train_speed.py
+
+def _speedup(group, baseline):
+    t = group["median_time_to_target"]
+    if baseline is None or group is baseline or not t:
+        return "-"
+    # A baseline that never reached the target gives a lower bound: all its training time.
+    reference = baseline["median_time_to_target"] or max(baseline["train_seconds"])
+    return "%s%.0fx" % ("" if baseline["median_time_to_target"] else "more than ", reference / t)
+
+
+def _train_groups(result):
+    groups = result["summary"]["groups"]
+    baseline = next((g for g in groups if g["kind"] == "baseline"), None)
+    return groups, baseline
+
+
+def _target(result):
+    return "%.1f%%" % (100 * result["data"]["target"])
+
+
+@renderer("train_speed")
+def train_speed(result):
+    groups, baseline = _train_groups(result)
+    rows = ["| run | seeds | epochs | time to %s (s, median; per seed) | speed-up vs baseline "
+            "| final test accuracy (mean; per seed) | training (s, all epochs) | process wall (s) |" % _target(result),
+            "|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        rows.append("| %s | %s | %s | %s (%s) | %s | %s (%s) | %s | %s |" % (
+            g["name"], " ".join(map(str, g["seeds"])), " ".join(map(str, g["epochs"])),
+            seconds(g["median_time_to_target"]), ", ".join(seconds(x) for x in g["times_to_target"]),
+            _speedup(g, baseline), percent(g["mean_final_accuracy"]),
+            ", ".join("%.2f" % (100 * a) for a in g["final_accuracies"]),
+            " ".join("%.1f" % t for t in g["train_seconds"]), " ".join("%.0f" % w for w in g["process_seconds"])))
+    threads = result["machine"].get("omp_wait_policy")
+    return "\n".join(rows) + "\n\n" + provenance(result, "; OMP_WAIT_POLICY %s" % threads if threads else "")
+
+
+@renderer("train_speed_summary", source="train_speed")
+def train_speed_summary(result):
+    groups, baseline = _train_groups(result)
+    rows = ["| run | time to %s test accuracy | speed-up | final test accuracy |" % _target(result),
+            "|---|---|---|---|"]
+    for g in groups:
+        epochs = sorted(set(g["epochs"]))
+        seeds = "seed%s %s" % ("s" if len(g["seeds"]) > 1 else "", " ".join(map(str, g["seeds"])))
+        if g["kind"] == "baseline":
+            label = "baseline: pytorch/examples' recipe (Adadelta, %d-epoch cap, %s)" % (g["epoch_cap"], seeds)
+        else:
+            label = "ours, `preset=%s` (%s epoch%s, %s)" % (
+                g["kind"], "-".join(map(str, epochs)), "" if epochs == [1] else "s", seeds)
+        rows.append("| %s | %s s (%s) | %s | %s (%s) |" % (
+            label, seconds(g["median_time_to_target"]), ", ".join(seconds(x) for x in g["times_to_target"]),
+            "1x" if g is baseline else _speedup(g, baseline), percent(g["mean_final_accuracy"]),
+            ", ".join("%.2f" % (100 * a) for a in g["final_accuracies"])))
+    return "\n".join(rows) + "\n\n" + provenance(result)
+
+
+# --- Serving: bench/serve_speed.py
+
+# What the serving path set out to reach (README.md, "Benchmarks"); the renderers say which it met.
+SERVE_AIMS = {"ratio": 2.0, "p99_c1_ms": 10.0, "batch_images_s": 5000, "cold_start_s": 5.0}
+_CELLS = (("c1", "single JSON image, concurrency 1", "req/s"),
+          ("c8", "single JSON image, concurrency 8", "req/s"),
+          ("batch", "MultiRecord CSV batch", "images/s"))
+
+
+def _serve_details(result):
+    data = result["data"]
+    rounds = len(data["rounds"])
+    java = result["machine"].get("java")
+    return ("%s; width %d, %d workers per server; %d round%s of %g s per cell after a %g s warm-up per server"
+            % ("; Java: %s" % java if java else "", data["width"], data["workers"], rounds, "" if rounds == 1 else "s",
+               data["seconds_per_cell"], data["warmup_s"]))
+
+
+def built_from(image, result):
+    """Whether build.sh's tag (the git short sha it built from) names the commit measured."""
+    sha = result["commit"]["sha"]
+    shas = [tag.rsplit(":", 1)[-1] for tag in image.get("tags", [])]
+    if any(len(tag) >= 7 and sha.startswith(tag) for tag in shas):
+        return "built from the commit measured"
+    if any(len(tag) >= 7 and sha.startswith(tag.removesuffix("-dirty")) for tag in shas):
+        return "built from the commit measured, with uncommitted changes"
+    return "**not** built from the commit measured"
+
+
+def _cold(summary, name):
+    cold = summary.get("cold_start_s", {}).get(name)
+    if not cold:
+        return None
+
+    def s(x):
+        return "-" if x is None else "%.1f s" % x
+    return cold, s
+
+
+def _cold_cell(summary, name):
+    found = _cold(summary, name)
+    if found is None:
+        return "not measured"
+    cold, s = found
+    ping = s(cold["ping_200"]) + (" (model not loaded yet)" if name == "stock" else "")
+    return "%s / %s" % (ping, s(cold["first_answer"]))
+
+
+def serve_aims(summary):
+    """One sentence: each aim, the measured value, met or not."""
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+
+    parts = []
+    for cell, label in (("c1", "concurrency 1"), ("c8", "concurrency 8")):
+        paired = summary[cell]["paired_ratio"]["median"]
+        parts.append("at least %gx the stock throughput at %s (paired %.2fx: %s)"
+                     % (SERVE_AIMS["ratio"], label, paired, verdict(paired >= SERVE_AIMS["ratio"])))
+    p99 = summary["c1"]["p99_ms"]["ours"]
+    parts.append("p99 under %g ms at concurrency 1 (%.1f ms: %s)"
+                 % (SERVE_AIMS["p99_c1_ms"], p99, verdict(p99 < SERVE_AIMS["p99_c1_ms"])))
+    batch = summary["batch"]["ours"]
+    parts.append("%s images/s in batch (%s: %s)"
+                 % (number(SERVE_AIMS["batch_images_s"]), number(batch), verdict(batch >= SERVE_AIMS["batch_images_s"])))
+    found = _cold(summary, "ours")
+    if found and found[0]["ping_200"] is not None:
+        ping = found[0]["ping_200"]
+        parts.append("cold start under %g s (%.1f s: %s)"
+                     % (SERVE_AIMS["cold_start_s"], ping, verdict(ping < SERVE_AIMS["cold_start_s"])))
+    else:
+        parts.append("cold start under %g s (not measured)" % SERVE_AIMS["cold_start_s"])
+    return "Aims: " + "; ".join(parts) + "."
+
+
+def _latency(entry, name):
+    return "%.1f / %.1f ms" % (entry["p50_ms"][name], entry["p99_ms"][name])
+
+
+@renderer("serve_speed")
+def serve_speed(result):
+    summary, data = result["summary"], result["data"]
+    rows = ["| | ours | stock | ratio of medians | paired ratio (median, range) |",
+            "|---|---:|---:|---:|---:|"]
+    for cell, title, unit in _CELLS:
+        entry = summary[cell]
+        rounds = entry["paired_ratio"]["rounds"]
+        rows.append("| %s | %s %s | %s %s | %.2fx | %.2fx (%.2f-%.2f) |" % (
+            title, number(entry["ours"]), unit, number(entry["stock"]), unit, entry["ratio"],
+            entry["paired_ratio"]["median"], min(rounds), max(rounds)))
+        if "p50_ms" in entry:
+            rows.append("| p50 / p99 latency, %s | %s | %s | | |"
+                        % (title.split(", ")[-1], _latency(entry, "ours"), _latency(entry, "stock")))
+    rows.append("| fraction of the limit (c1, c8, batch) | %s | %s | | |" % tuple(
+        ", ".join(percent(summary[c]["fraction_of_limit"][name], 0) for c, _, _ in _CELLS)
+        for name in ("ours", "stock")))
+    limit = summary["in_process_limit"]
+    rows.append("| in-process limit, single image / CSV batch | %s | %s | | |" % tuple(
+        "%s req/s / %s images/s" % (number(limit["single_req_s"][name]), number(limit["batch_images_s"][name]))
+        for name in ("ours", "stock")))
+    runs = len(data["cold_starts"].get("ours", []))
+    rows.append("| cold start: `docker run` to /ping 200 / first answer (median of %d) | %s | %s | | |"
+                % (runs, _cold_cell(summary, "ours"), _cold_cell(summary, "stock")))
+
+    spans = []
+    for cell, title, unit in _CELLS:
+        per_path = ["%s %s-%s" % (name, number(min(r[name] for r in _cells(data, cell))),
+                                  number(max(r[name] for r in _cells(data, cell))))
+                    for name in ("ours", "stock")]
+        spans.append("%s: %s %s" % (title, ", ".join(per_path), unit))
+    colds = []
+    for name, runs in sorted(data["cold_starts"].items()):
+        colds.append("%s %s" % (name, ", ".join("-" if ping is None else "%.1f" % ping for ping, _ in runs)))
+    lines = ["Range over the rounds: " + "; ".join(spans) + "."]
+    if colds:
+        lines.append("Cold starts, `docker run` to /ping 200 (s), in order: " + "; ".join(colds) + ".")
+    image = data.get("image")
+    if image and image.get("id"):
+        lines.append("Image for the cold starts: `%s` (%s, tags %s: %s)."
+                     % (image["name"], image["id"][:19], ", ".join(image.get("tags", [])) or "none",
+                        built_from(image, result)))
+    return ("\n".join(rows) + "\n\n" + serve_aims(summary) + "\n\n" + " ".join(lines) + "\n\n"
+            + provenance(result, _serve_details(result)))
+
+
+def _cells(data, cell):
+    """Each round's rate of `cell` on both paths: [{"ours": x, "stock": y}, ...]."""
+    return [{name: r["cells"][cell][name]["rate"] for name in ("ours", "stock")} for r in data["rounds"]]
+
+
+@renderer("serve_speed_summary", source="serve_speed")
+def serve_speed_summary(result):
+    summary = result["summary"]
+    rows = ["| | ours | stock | ours / stock (paired) |", "|---|---:|---:|---:|"]
+    for cell, title, unit in _CELLS:
+        entry = summary[cell]
+        rows.append("| %s | %s %s | %s %s | %.2fx (%.2fx) |" % (
+            title, number(entry["ours"]), unit, number(entry["stock"]), unit, entry["ratio"],
+            entry["paired_ratio"]["median"]))
+        if "p50_ms" in entry:
+            rows.append("| p50 / p99 latency, %s | %s | %s | |"
+                        % (title.split(", ")[-1], _latency(entry, "ours"), _latency(entry, "stock")))
+    rows.append("| cold start: `docker run` to /ping 200 / first answer | %s | %s | |"
+                % (_cold_cell(summary, "ours"), _cold_cell(summary, "stock")))
+    paired = ["%s %s" % (label, ", ".join("%.2f" % r for r in summary[cell]["paired_ratio"]["rounds"]))
+              for cell, label in (("c1", "concurrency 1"), ("c8", "concurrency 8"))]
+    return ("\n".join(rows) + "\n\n" + serve_aims(summary) + " Paired ratio of each round: %s.\n\n"
+            % "; ".join(paired) + provenance(result, _serve_details(result)))
+
+
+# --- Image sizes: bench/image_sizes.py
+
+def gigabytes(size):
+    return "%.2f GB" % (size / 1e9)
+
+
+@renderer("image_sizes")
+def image_sizes(result):
+    images, shared = result["data"]["images"], result["summary"]["shared"]
+    order = ("training", "inference")
+    own = {"training": "sagemaker-training, matplotlib, code",
+           "inference": "OpenJDK 17, MMS and sagemaker-inference, the plugin, code"}
+    rows = ["| | training image | inference image |", "|---|---|---|"]
+    rows.append("| image | %s |" % " | ".join("`%s`" % images[k]["name"] for k in order))
+    rows.append("| size (`docker image inspect`) | %s |" % " | ".join(gigabytes(images[k]["size_bytes"]) for k in order))
+    if shared["size_bytes"] is None:
+        rows.append("| shared layers (Debian, Python 3.11, torch) | %d layers (size not computed) | the same |"
+                    % shared["layers"])
+        rows.append("| own layers | %s | %s |" % tuple(own[k] for k in order))
+    else:
+        rows.append("| shared layers (Debian, Python 3.11, torch): stored once | %s (%d layers) | the same |"
+                    % (gigabytes(shared["size_bytes"]), shared["layers"]))
+        rows.append("| own layers | %s |" % " | ".join(
+            "%s: %s" % (gigabytes(images[k]["size_bytes"] - shared["size_bytes"]), own[k]) for k in order))
+    rows.append("| tags | %s |" % " | ".join(
+        "%s (%s)" % (", ".join(images[k]["tags"]) or "none", built_from(images[k], result)) for k in order))
+    largest = max(images[k]["size_bytes"] for k in order)
+    limit = 10 * 2**30
+    verdict = ("both below SageMaker's 10 GiB limit for endpoint images (the larger: %.2f GiB)" % (largest / 2**30)
+               if largest < limit else "**over SageMaker's 10 GiB limit for endpoint images**")
+    return "\n".join(rows) + "\n\nUncompressed sizes, as `docker images` shows them; %s.\n\n%s" % (
+        verdict, provenance(result, "; Docker %s" % result["machine"].get("docker", "unknown")))
+
+
+if __name__ == "__main__":
+    main()
