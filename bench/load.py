@@ -2,8 +2,8 @@
 
 The benchmark's client runs on the same two cores as the servers it measures, and whatever CPU it
 spends per request is taken from them: the faster server loses the larger share. SageMaker's own
-front end runs elsewhere. http.client with one thread per connection spent 0.4-0.5 ms of CPU per
-request here (header objects, email-style response parsing, the GIL passed between threads);
+front end runs elsewhere. http.client with one thread per connection spends much more
+CPU per request (header objects, email-style response parsing, the GIL passed between threads);
 this client keeps every connection in one thread on one selector, sends a request prepared once
 as bytes, and reads only the status line and Content-Length of each answer.
 """
