@@ -1,0 +1,272 @@
+"""The benchmark tables in README.md and bench/*.md are what bench/publish.py makes of the
+committed results in bench/results/, and publish.py renders them from the results' data.
+
+A document edited by hand, or a result committed without `python bench/publish.py`, fails here.
+"""
+import copy
+import importlib.util
+import io
+import json
+
+import pytest
+
+from support import REPO
+
+pytestmark = pytest.mark.unit
+
+
+def _load_publish():
+    spec = importlib.util.spec_from_file_location("bench_publish", REPO / "bench" / "publish.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+publish = _load_publish()
+RESULTS = REPO / publish.RESULTS
+
+
+# --- The committed documents
+
+def test_the_documents_are_what_the_committed_results_give():
+    out = io.StringIO()
+    changed = publish.publish(REPO, check=True, out=out)
+    assert not changed, ("%s differ from what bench/results/ gives; run python bench/publish.py "
+                         "(and commit the results with the documents):\n%s" % (", ".join(changed), out.getvalue()))
+
+
+def test_every_renderer_has_a_region_and_every_region_a_renderer():
+    names = set()
+    for path in publish.documents(REPO):
+        names.update(publish.regions(path.read_text()))
+    assert names == set(publish.RENDERERS), "regions without a renderer: %s; renderers without a region: %s" % (
+        sorted(names - set(publish.RENDERERS)), sorted(set(publish.RENDERERS) - names))
+
+
+def test_every_committed_result_is_read_by_a_renderer():
+    sources = {renderer.source for renderer in publish.RENDERERS.values()}
+    committed = {path.stem for path in RESULTS.glob("*.json")}
+    assert committed <= sources, "results no table shows: %s" % sorted(committed - sources)
+
+
+# --- Rendering from the data
+
+def _provenance(bench, **machine):
+    return {
+        "bench": bench, "schema": publish.SCHEMA, "date": "2026-12-01T10:00:00Z",
+        "commit": {"sha": "0123456789abcdef0123456789abcdef01234567", "dirty": False, "changed": []},
+        "machine": dict({"cpu": "AMD EPYC", "cores": 2, "memory_gib": 8.0, "virtualization": "kvm",
+                         "kernel": "6.1", "python": "3.11.7"}, **machine),
+        "command": ["bench/%s.py" % bench], "arguments": {},
+        "load_average": {"before": [0.5, 0.4, 0.3], "after": [1.5, 1.0, 0.5]}, "seconds": 600.0,
+    }
+
+
+def _train_speed():
+    def run(seed, epochs, accuracies, seconds):
+        history = [{"epoch": i + 1.0, "test_accuracy": a, "train_seconds": seconds * (i + 1) / epochs}
+                   for i, a in enumerate(accuracies)]
+        reached = next((h["train_seconds"] for h in history if h["test_accuracy"] >= 0.99), None)
+        return {"seed": seed, "epochs": epochs, "time_to_target": reached, "final_accuracy": accuracies[-1],
+                "train_seconds": seconds, "process_seconds": seconds + 6, "history": history}
+
+    groups = [("ours, preset fast", "fast", [run(0, 1, [0.9921], 5.1), run(1, 1, [0.9917], 4.9)]),
+              ("baseline (pytorch/examples, cap 2 epochs)", "baseline", [run(1, 2, [0.985, 0.9905], 120.0)])]
+    summaries = []
+    for name, kind, runs in groups:
+        times = [r["time_to_target"] for r in runs]
+        summary = {"name": name, "kind": kind, "seeds": [r["seed"] for r in runs], "reached": "%d/%d" % (
+            len(runs), len(runs)), "median_time_to_target": sorted(times)[len(times) // 2],
+            "times_to_target": times, "final_accuracies": [r["final_accuracy"] for r in runs],
+            "mean_final_accuracy": sum(r["final_accuracy"] for r in runs) / len(runs),
+            "epochs": [r["epochs"] for r in runs], "train_seconds": [r["train_seconds"] for r in runs],
+            "process_seconds": [r["process_seconds"] for r in runs]}
+        if kind == "baseline":
+            summary["epoch_cap"] = 2
+        summaries.append(summary)
+    result = _provenance("train_speed", torch="2.14.1", device="CPU only", omp_wait_policy="unset")
+    result.update(summary={"groups": summaries, "baseline_time_to_target": 120.0},
+                  data={"target": 0.99, "groups": [{"name": n, "kind": k, "runs": r} for n, k, r in groups]})
+    return result
+
+
+def _serve_speed():
+    def cell(ours, stock, latency=True):
+        entry = {"ours": {"rate": ours, "requests": 100}, "stock": {"rate": stock, "requests": 50}}
+        if latency:
+            for name, p50 in (("ours", 1.5), ("stock", 4.0)):
+                entry[name].update(p50_ms=p50, p99_ms=3 * p50)
+        return entry
+
+    rounds = [{"first": first, "cells": {"c1": cell(c1, 240.0), "c8": cell(1500.0, 650.0),
+                                         "batch": cell(8600.0, 1200.0, latency=False)},
+               "limits": {"ours": {"single_req_s": 1300.0, "batch_images_s": 4300.0},
+                          "stock": {"single_req_s": 630.0, "batch_images_s": 630.0}}}
+              for first, c1 in (("ours", 530.0), ("stock", 550.0), ("ours", 540.0))]
+    summary = {}
+    for key, unit in (("c1", "req/s"), ("c8", "req/s"), ("batch", "images/s")):
+        rates = {name: sorted(r["cells"][key][name]["rate"] for r in rounds) for name in ("ours", "stock")}
+        ours, stock = rates["ours"][1], rates["stock"][1]
+        paired = [r["cells"][key]["ours"]["rate"] / r["cells"][key]["stock"]["rate"] for r in rounds]
+        entry = {"unit": unit, "ours": ours, "stock": stock, "ratio": ours / stock,
+                 "paired_ratio": {"median": sorted(paired)[1], "rounds": paired},
+                 "fraction_of_limit": {"ours": 0.4, "stock": 0.38}}
+        if key != "batch":
+            entry.update(p50_ms={"ours": 1.5, "stock": 4.0}, p99_ms={"ours": 4.5, "stock": 12.0})
+        summary[key] = entry
+    summary["in_process_limit"] = {"single_req_s": {"ours": 1300.0, "stock": 630.0},
+                                   "batch_images_s": {"ours": 4300.0, "stock": 630.0}}
+    colds = {"ours": [[7.0, 7.1], [4.2, 4.2], [4.2, 4.3]], "stock": [[2.8, 5.7], [2.7, 5.6], [2.9, 5.8]]}
+    summary["cold_start_s"] = {name: {"ping_200": sorted(p for p, _ in runs)[1],
+                                      "first_answer": sorted(a for _, a in runs)[1], "runs": runs}
+                               for name, runs in colds.items()}
+    result = _provenance("serve_speed", torch="2.14.1", device="CPU only", java='openjdk version "17.0.15"')
+    result.update(summary=summary, data={
+        "width": 16, "workers": 2, "cores": 2, "batch_rows": 1000, "batch_bytes": 1800000,
+        "seconds_per_cell": 5.0, "warmup_s": 90.0, "rounds": rounds, "cold_starts": colds,
+        "image": {"name": "mnist-pytorch-inference:latest", "id": "sha256:" + "a" * 64,
+                  "tags": ["mnist-pytorch-inference:0123456", "mnist-pytorch-inference:latest"]}})
+    return result
+
+
+def _image_sizes():
+    def image(name, own):
+        layers = [{"digest": "sha256:base", "size_bytes": 300_000_000},
+                  {"digest": "sha256:torch", "size_bytes": 5_800_000_000},
+                  {"digest": "sha256:" + name, "size_bytes": own}]
+        return {"name": "mnist-pytorch-%s:latest" % name, "id": "sha256:" + name,
+                "tags": ["mnist-pytorch-%s:0123456" % name], "size_bytes": sum(l["size_bytes"] for l in layers),
+                "layers": layers}
+
+    images = {"training": image("training", 340_000_000), "inference": image("inference", 590_000_000)}
+    result = _provenance("image_sizes", docker="20.10.24")
+    result.update(summary={"size_bytes": {k: v["size_bytes"] for k, v in images.items()},
+                           "shared": {"layers": 2, "size_bytes": 6_100_000_000}},
+                  data={"images": images})
+    return result
+
+
+SAMPLES = {"train_speed": _train_speed, "serve_speed": _serve_speed, "image_sizes": _image_sizes}
+# One number in each result, and how the renderers must show it once changed.
+CHANGES = {
+    "train_speed": (("summary", "groups", 0, "median_time_to_target"), 987.6, "987.6"),
+    "serve_speed": (("summary", "c1", "ours"), 4321.0, "4,321"),
+    "image_sizes": (("data", "images", "inference", "size_bytes"), 7_770_000_000, "7.77 GB"),
+}
+
+
+def _result(source):
+    """The committed result where there is one, else a sample of the same layout."""
+    path = RESULTS / ("%s.json" % source)
+    return json.loads(path.read_text()) if path.exists() else SAMPLES[source]()
+
+
+def _set(document, keys, value):
+    for key in keys[:-1]:
+        document = document[key]
+    document[keys[-1]] = value
+
+
+def test_there_is_a_sample_of_every_result_a_renderer_reads():
+    sources = {renderer.source for renderer in publish.RENDERERS.values()}
+    assert sources <= set(SAMPLES) and set(CHANGES) == set(SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(publish.RENDERERS))
+def test_a_table_is_rendered_from_the_results_data(name, tmp_path):
+    source = publish.RENDERERS[name].source
+    result = _result(source)
+    (tmp_path / ("%s.json" % source)).write_text(json.dumps(result))
+    before = publish.render(name, tmp_path)
+    assert before.startswith("|") and result["commit"]["sha"][:7] in before
+
+    keys, value, shown = CHANGES[source]
+    changed = copy.deepcopy(result)
+    _set(changed, keys, value)
+    changed["table"] = result.get("table", "")  # the stored table is not what is rendered
+    (tmp_path / ("%s.json" % source)).write_text(json.dumps(changed))
+    after = publish.render(name, tmp_path)
+    assert after != before and shown in after and shown not in before
+
+
+@pytest.mark.parametrize("name", sorted(publish.RENDERERS))
+def test_the_sentence_under_a_table_says_where_when_and_under_what_load(name):
+    result = _result(publish.RENDERERS[name].source)
+    result = copy.deepcopy(result)
+    result["commit"].update(dirty=True, changed=["code/mnist/model.py"])
+    result["load_average"] = {"before": [3.25, 0, 0], "after": [4.75, 0, 0]}
+    text = publish.render_result(name, result)
+    for part in (result["date"][:10], result["commit"]["sha"][:7], "uncommitted changes (code/mnist/model.py)",
+                 result["machine"]["cpu"], "3.25 before, 4.75 after"):
+        assert part in text, part
+
+
+def test_the_serving_aims_are_judged_from_the_numbers():
+    result = _serve_speed()
+    assert "**not met**" not in publish.serve_speed(result)
+    result["summary"]["c8"]["paired_ratio"]["median"] = 1.9
+    assert "paired 1.90x: **not met**" in publish.serve_speed(result)
+
+
+def test_a_missing_result_is_said_so_instead_of_old_numbers(tmp_path):
+    text = "intro\n<!-- bench:serve_speed -->\n| old | 539 req/s |\n<!-- /bench:serve_speed -->\nend\n"
+    new = publish.regenerate(text, tmp_path)
+    assert "539" not in new and "Not measured yet" in new and "bench/results/serve_speed.json" in new
+    assert new.startswith("intro\n<!-- bench:serve_speed -->\n") and new.endswith("<!-- /bench:serve_speed -->\nend\n")
+
+
+# --- publish.py on a tree of its own
+
+def _tree(tmp_path):
+    root = tmp_path / "repo"
+    (root / "bench" / "results").mkdir(parents=True)
+    (root / "README.md").write_text("# x\n\n<!-- bench:image_sizes -->\nstale\n<!-- /bench:image_sizes -->\n")
+    (root / "bench" / "serve_speed.md").write_text(
+        "`<!-- bench:NAME -->` in prose is no marker.\n\n<!-- bench:serve_speed -->\n<!-- /bench:serve_speed -->\n")
+    return root
+
+
+def test_check_names_the_files_that_differ_and_publish_rewrites_them(tmp_path):
+    root = _tree(tmp_path)
+    (root / "bench" / "results" / "image_sizes.json").write_text(json.dumps(_image_sizes()))
+    out = io.StringIO()
+    assert publish.publish(root, check=True, out=out) == ["README.md", "bench/serve_speed.md"]
+    assert "stale" in (root / "README.md").read_text() and "-stale" in out.getvalue()
+    assert publish.publish(root) == ["README.md", "bench/serve_speed.md"]
+    readme = (root / "README.md").read_text()
+    assert "6.69 GB" in readme and "stale" not in readme  # the inference image: 0.3 + 5.8 + 0.59 GB
+    assert publish.publish(root, check=True) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<!-- bench:image_sizes -->\nno end\n", "without its pair"),
+    ("<!-- bench:image_sizes -->\n<!-- /bench:serve_speed -->\n", "without its pair"),
+    ("<!-- bench:no_such_bench -->\n<!-- /bench:no_such_bench -->\n", "no renderer for bench:no_such_bench"),
+])
+def test_a_broken_region_stops_publish_before_it_writes_anything(tmp_path, text, message):
+    root = _tree(tmp_path)
+    readme = (root / "README.md").read_text()
+    (root / "bench" / "serve_speed.md").write_text(text)
+    with pytest.raises(publish.PublishError, match=message):
+        publish.publish(root)
+    assert (root / "README.md").read_text() == readme
+
+
+def test_a_result_of_another_layout_is_refused(tmp_path):
+    root = _tree(tmp_path)
+    result = _image_sizes()
+    result["schema"] = publish.SCHEMA + 1
+    (root / "bench" / "results" / "image_sizes.json").write_text(json.dumps(result))
+    with pytest.raises(publish.PublishError, match="schema"):
+        publish.publish(root, check=True)
+
+
+def test_the_command_line_check_fails_naming_the_file(tmp_path, monkeypatch, capsys):
+    root = _tree(tmp_path)
+    monkeypatch.setattr(publish, "REPO", root)
+    with pytest.raises(SystemExit) as stopped:
+        publish.main(["--check"])
+    assert "README.md" in str(stopped.value) and "run python bench/publish.py" in str(stopped.value)
+    publish.main([])
+    publish.main(["--check"])
+    assert "checked: nothing to change" in capsys.readouterr().out
