@@ -69,7 +69,7 @@ def main(argv=None):
     run = provenance.Run("image_sizes", vars(args), argv, docker=version)
     images = {"training": image(args.training), "inference": image(args.inference)}
     shared = shared_layers(images["training"], images["inference"])
-    summary = {"size_bytes": {kind: found["size_bytes"] for kind, found in images.items()}, "shared": shared}
+    summary = {"size_bytes": {kind: found["size_bytes"] for kind, found in images.items()}, "common_layers": shared}
     path = run.finish({"images": images}, summary, args.out)
     print(run.record["table"])
     print("wrote %s" % path)

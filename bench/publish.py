@@ -405,7 +405,7 @@ def gigabytes(size):
 
 @renderer("image_sizes")
 def image_sizes(result):
-    images, shared = result["data"]["images"], result["summary"]["shared"]
+    images, shared = result["data"]["images"], result["summary"]["common_layers"]
     order = ("training", "inference")
     own = {"training": "sagemaker-training, matplotlib, code",
            "inference": "OpenJDK 17, MMS and sagemaker-inference, the plugin, code"}

@@ -141,7 +141,7 @@ def _image_sizes():
     images = {"training": image("training", 340_000_000), "inference": image("inference", 590_000_000)}
     result = _provenance("image_sizes", docker="20.10.24")
     result.update(summary={"size_bytes": {k: v["size_bytes"] for k, v in images.items()},
-                           "shared": {"layers": 2, "size_bytes": 6_100_000_000}},
+                           "common_layers": {"layers": 2, "size_bytes": 6_100_000_000}},
                   data={"images": images})
     return result
 
