@@ -431,5 +431,28 @@ def image_sizes(result):
         verdict, provenance(result, "; Docker %s" % result["machine"].get("docker", "unknown")))
 
 
+# --- The README's two commands from a fresh clone: bench/fresh_clone.py
+
+def minutes(x):
+    return "%d min %02d s" % divmod(round(x), 60)
+
+
+@renderer("fresh_clone")
+def fresh_clone(result):
+    before = result["data"]["machine_before"]
+    rows = ["| command | exit status | wall time |", "|---|---:|---:|"]
+    for step in result["data"]["steps"]:
+        rows.append("| `%s` | %d | %s |" % (step["command"], step["returncode"], minutes(step["seconds"])))
+    if not before["docker_engine_answers"]:
+        found = "no Docker engine (the first command installed it), no images"
+    else:
+        found = "a Docker engine, %s" % (
+            "the images' layers already in its cache (%s)" % ", ".join("`%s`" % i for i in before["images_cached"])
+            if before["images_cached"] else "no images (built from nothing)")
+    return "\n".join(rows) + (
+        "\n\nA clone in an empty folder (nothing beside it), no Python environments (each command's set-up "
+        "creates them in the clone), and on the machine: %s. %s\n" % (found, provenance(result)))
+
+
 if __name__ == "__main__":
     main()
