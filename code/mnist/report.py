@@ -1,8 +1,8 @@
 """What a training job tells people: the per-epoch metric line in the log, and the evaluation
 report in SageMaker's output data directory (/opt/ml/output/data, uploaded as output.tar.gz).
 
-The metric line is what Estimator metric_definitions and HyperparameterTuner objectives match,
-so its keys and their order never change:
+The metric line is what Estimator metric_definitions and HyperparameterTuner objectives match
+(the regexes: cloud/common.py METRIC_DEFINITIONS), so its keys and their order never change:
   #metrics epoch=3 train_loss=0.012345 test_loss=0.020100 test_accuracy=0.993100 epoch_seconds=3.210 train_seconds=9.870
 with validation_loss=... validation_accuracy=... after test_accuracy when the job has a
 validation channel. epoch_seconds is the epoch's wall-clock time (training and evaluation);

@@ -5,6 +5,7 @@ runs `train` with SAGEMAKER_TRAINING_MODULE=mnist_container.training:main, as th
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -14,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from cloud import common
 from mnist import checkpoints, recipe
 from support import REPO, mnist, write_idx, write_subset
 from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
@@ -122,6 +124,31 @@ def test_all_sdk_styles_give_the_same_run(style_runs):
         assert result == first, style
 
 
+def _metric_definitions_read(log):
+    """Applies the metric definitions the cloud scripts give SageMaker to every line of a job's log,
+    as SageMaker does: each must match the metric lines alone, once each, and read the value of the
+    key its name says (test:accuracy, test_accuracy=...). Returns how many metric lines there were."""
+    lines = log.splitlines()
+    metric_lines = [line for line in lines if line.startswith("#metrics ")]
+    assert metric_lines, log
+    for definition in common.METRIC_DEFINITIONS:
+        key = definition["Name"].replace(":", "_")
+        for line in lines:
+            found = re.findall(definition["Regex"], line)
+            if line in metric_lines:
+                (values,) = metrics(line)
+                assert [float(v) for v in found] == [values[key]], (definition, line)
+            else:
+                assert not found, (definition, line)
+    return len(metric_lines)
+
+
+def test_the_cloud_metric_definitions_read_a_real_runs_log(style_runs):
+    job, run = style_runs["sdk2-framework"]
+    assert run.returncode == 0, run.stdout
+    assert _metric_definitions_read(run.stdout) == TINY_HYPERPARAMETERS["epochs"]
+
+
 # --- failures -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case,breaker,expected", FAILURES, ids=[f[0] for f in FAILURES])
@@ -216,6 +243,8 @@ def test_test_and_validation_channels(tmp_path):
     assert run.returncode == 0, run.stdout
     (line,) = metrics(run.stdout)
     assert list(line)[3:6] == ["test_accuracy", "validation_loss", "validation_accuracy"]
+    # The validation keys between the others mislead none of the metric definitions.
+    assert _metric_definitions_read(run.stdout) == 1
     assert line["validation_accuracy"] > 0.5
     report = json.loads((job.output_data / "metrics.json").read_text())
     assert report["test_samples"] == TINY_TEST and report["validation_samples"] == 300

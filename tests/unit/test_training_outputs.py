@@ -1,27 +1,18 @@
 """The trainer's small contracts: the metric line tuning jobs parse, the failure file, checkpoints,
 the model artifact's code."""
+import ast
 import re
 
 import numpy as np
 import pytest
 import torch
 
+from cloud import common
 from mnist import artifacts, checkpoints, failures, model, report
 from mnist.failures import TrainingError
+from support import REPO
 
 pytestmark = pytest.mark.unit
-
-# The metric_definitions the README gives for an Estimator / HyperparameterTuner.
-METRIC_DEFINITIONS = {
-    "epoch": r"#metrics epoch=(\d+)",
-    "train:loss": r"train_loss=([0-9.]+)",
-    "test:loss": r"test_loss=([0-9.]+)",
-    "test:accuracy": r"test_accuracy=([0-9.]+)",
-    "validation:loss": r"validation_loss=([0-9.]+)",
-    "validation:accuracy": r"validation_accuracy=([0-9.]+)",
-    "epoch:seconds": r"epoch_seconds=([0-9.]+)",
-    "train:seconds": r"train_seconds=([0-9.]+)",
-}
 
 ENTRY = {"epoch": 3, "train_loss": 0.0123449, "test_loss": 0.0201, "test_accuracy": 0.9931,
          "epoch_seconds": 3.2101, "train_seconds": 9.87}
@@ -39,12 +30,31 @@ def test_metric_line_with_validation_keeps_key_order():
                     "epoch_seconds", "train_seconds"]
 
 
-def test_metric_definitions_match_one_value_each():
-    line = report.metric_line(dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99))
-    found = {name: re.findall(regex, line) for name, regex in METRIC_DEFINITIONS.items()}
-    assert all(len(values) == 1 for values in found.values()), found
-    assert float(found["test:accuracy"][0]) == pytest.approx(0.9931)
-    assert float(found["validation:accuracy"][0]) == pytest.approx(0.99)
+def test_metric_definitions_read_each_value_from_its_own_key():
+    # The keys of the validation channel's two metrics sit between the others.
+    entry = dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99)
+    line = report.metric_line(entry)
+    for definition in common.METRIC_DEFINITIONS:
+        key = definition["Name"].replace(":", "_")
+        found = [float(v) for v in re.findall(definition["Regex"], line)]
+        assert found == [pytest.approx(entry[key], abs=1e-3)], definition
+
+
+def _readme_metric_definitions():
+    """The metric_definitions list in the README's "Metrics for tuning" Python block."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.index("**Metrics for tuning.**")
+    block = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL).search(readme, section)
+    assert block, "no ```python block after the README's Metrics for tuning"
+    for node in ast.walk(ast.parse(block.group(1))):
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["metric_definitions"]:
+            return ast.literal_eval(node.value)
+    raise AssertionError("the README's Metrics for tuning block assigns no metric_definitions")
+
+
+def test_the_readme_gives_the_metric_definitions_the_cloud_scripts_use():
+    pairs = sorted((d["Name"], d["Regex"]) for d in _readme_metric_definitions())
+    assert pairs == sorted((d["Name"], d["Regex"]) for d in common.METRIC_DEFINITIONS)
 
 
 def test_confusion_matrix_rows_are_true_digits():
