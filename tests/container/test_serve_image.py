@@ -9,7 +9,6 @@ import os
 import re
 import stat
 import textwrap
-import time
 import zipfile
 
 import numpy as np
@@ -184,10 +183,9 @@ def test_batch_transform_on_another_port(trained_model, tmp_path):  # noqa: F811
             response = container.invoke(make_body(images), content_type, accept=content_type)
             assert response.content.decode().count("\n") == len(images)
             np.testing.assert_array_equal(_labels(response), trained_model.predicted)
-        # `docker stop` sends SIGTERM to serve, which stops the server and exits at once.
-        started = time.monotonic()
-        docker("stop", "-t", "30", container.id)
-        assert time.monotonic() - started < 10
+        # `docker stop` sends SIGTERM to serve, which stops the server and exits at once: 0. Had it
+        # not exited within the 10 s grace, the engine would have killed it (exit code 137).
+        docker("stop", "-t", "10", container.id)
         assert container.state()["ExitCode"] == 0
 
 

@@ -6,13 +6,13 @@ by the platform and the host named after its place in the job (algo-1). These te
 those from a temporary /opt/ml tree, never all of /opt/ml.
 """
 import json
-import time
 import uuid
 
 import pytest
 
 from images import DOCKER, TRAIN_IMAGE, docker
 from mnist import checkpoints
+from mnist.failures import EXIT_STOPPED
 from support import REPO, write_subset
 from training_job import (FAILURES, TEST_RUNTIME_ENV, TINY_ACCURACY, TINY_TEST, TINY_TRAIN, Running, hidden_files,
                           metrics, same_epoch, saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3, tiny_job)
@@ -131,13 +131,12 @@ def test_docker_stop_checkpoints_and_the_next_job_resumes(tmp_path, subset, imag
     with _Container(job) as container:
         container.running.wait_for_line(r"^#metrics epoch=1 ", timeout=TIMEOUT)
         # What StopTrainingJob and a spot interruption do: SIGTERM to the container's first
-        # process, SIGKILL when the grace period ends.
-        started = time.monotonic()
-        docker("stop", "--time", "60", container.name, timeout=120)
+        # process, SIGKILL when the grace period ends; 30 s here, the deadline of a prompt stop.
+        docker("stop", "--time", "30", container.name, timeout=120)
         code, _, log = container.wait(timeout=120)
-        seconds = time.monotonic() - started
-    assert code != 0, log
-    assert seconds < 30, "took %.1f s to stop:\n%s" % (seconds, log)
+    # Stopped, not killed (137): the toolkit exits 1 for a script that failed, here with the
+    # trainer's own status for a stop.
+    assert code == 1 and "ExitCode %d" % EXIT_STOPPED in log, log
     assert "training stopped by SIGTERM" in job.failure and "resumes from it" in job.failure
     assert checkpoints.load(str(job.checkpoints))["step"] > 0
     assert not list(job.model.iterdir()) and not hidden_files(job.checkpoints)

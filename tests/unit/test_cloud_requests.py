@@ -362,11 +362,28 @@ def test_a_request_the_service_model_rejects_never_gets_answered(offline_env):
 
 
 @pytest.mark.parametrize("script", ["prepare_data", "train", "tune", "deploy", "transform", "lambda_deploy", "cleanup"])
-def test_every_script_explains_itself(script, capsys):
+def test_every_script_explains_itself(script, capsys, monkeypatch):
     import importlib
 
+    from cloud import common
+
     module = importlib.import_module("cloud." + script)
+    parsers, make_parser = [], common.base_parser
+
+    def recording_parser(description):
+        parsers.append(make_parser(description))
+        return parsers[-1]
+
+    monkeypatch.setattr(common, "base_parser", recording_parser)
     with pytest.raises(SystemExit) as exit_:
         module.parse_args(["--help"])
     assert exit_.value.code == 0
-    assert "--state" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: ") and err == ""
+    # The script's first docstring line, then every option it parses (argparse wraps the text).
+    (parser,) = parsers
+    assert " ".join(module.__doc__.splitlines()[0].split()) in " ".join(out.split())
+    options = [option for action in parser._actions for option in action.option_strings]
+    assert {"--help", "--region", "--profile", "--state", "--poll"} <= set(options)
+    missing = [option for option in options if not re.search(r"(^|[\s\[,])%s\b" % re.escape(option), out)]
+    assert not missing, "parsed but not in --help: %s" % missing

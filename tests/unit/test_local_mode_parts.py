@@ -38,10 +38,18 @@ def test_steps_keep_their_order_and_skip_wins():
     assert settings.model_data == "file:///x/model.tar.gz"
 
 
-@pytest.mark.parametrize("argv", [["--steps", "estimator,nope"], ["-H", "epochs"]])
-def test_bad_options_are_refused(argv, capsys):
-    with pytest.raises(SystemExit):
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "estimator,nope"],
+     "error: unknown step(s) nope; choose from estimator, script, distributed, sdk3, deploy, transform"),
+    (["-H", "epochs"], "error: argument --hyperparameter/-H: expected NAME=VALUE, got 'epochs'"),
+])
+def test_bad_options_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
         flow.parse_args(argv)
+    # argparse's usage error: status 2, the usage and the reason on stderr.
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m local_mode ") and err.rstrip().endswith(message), err
 
 
 def test_data_dir_is_the_option_then_mnist_dir_then_the_repository_copy(tmp_path, monkeypatch):

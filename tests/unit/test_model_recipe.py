@@ -57,12 +57,27 @@ def test_save_then_load_gives_the_same_net(tmp_path):
         assert torch.equal(net(x), loaded(x))
 
 
+OPTIMIZER_CLASSES = {"sgd": torch.optim.SGD, "adamw": torch.optim.AdamW, "adadelta": torch.optim.Adadelta}
+
+
 @pytest.mark.parametrize("name", recipe.OPTIMIZERS)
-def test_each_optimizer_constructs_and_steps(name):
+def test_each_optimizer_is_the_one_named_over_every_parameter_and_its_step_lowers_the_loss(name):
+    torch.manual_seed(0)
     net = model.build_model({"width": 4})
-    optimizer = recipe.make_optimizer(net, _hp(optimizer=name, lr=0.01))
-    net(torch.rand(4, 1, 28, 28)).sum().backward()
+    hp = _hp(optimizer=name, lr=0.01)
+    optimizer = recipe.make_optimizer(net, hp)
+    assert type(optimizer) is OPTIMIZER_CLASSES[name]
+    (group,) = optimizer.param_groups
+    assert group["lr"] == hp.lr and group["weight_decay"] == hp.weight_decay
+    assert [id(p) for p in group["params"]] == [id(p) for p in net.parameters()]
+    x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    before = [p.detach().clone() for p in net.parameters()]
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    loss.backward()
     optimizer.step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, net.parameters()) if p.grad is not None)
+    with torch.no_grad():
+        assert torch.nn.functional.cross_entropy(net(x), y) < loss
 
 
 @pytest.mark.parametrize("name", recipe.SCHEDULERS)

@@ -87,12 +87,14 @@ def test_loopback_and_unix_sockets_pass(tmp_path):
 
 
 def test_the_guard_is_inactive_outside_its_block():
-    with offline.RequestGuard():
+    with offline.RequestGuard() as guard:
         pass
-    # The audit hook stays installed (hooks cannot be removed) but lets everything pass.
+    # The audit hook stays installed (hooks cannot be removed) but lets everything pass: nothing
+    # raised, nothing recorded.
     offline._audit("socket.getaddrinfo", ("sagemaker.us-east-1.amazonaws.com", 443, 0, 0, 0))
     with socket.socket() as s:
         offline._audit("socket.connect", (s, ("192.0.2.1", 443)))
+    assert guard.refused == []
 
 
 @pytest.mark.parametrize("host, local", [
