@@ -30,9 +30,9 @@ def write(model_dir, model, config):
     # Without it the artifact still serves in this project's image, but not on AWS's PyTorch
     # images, which look for code/inference.py: refuse before writing anything.
     if not os.path.isfile(script):
-        raise FileNotFoundError("%s is missing: the model artifact's code/inference.py is copied from the folder that "
-                                "holds the mnist package; put inference.py beside it (a source_dir with its own copy "
-                                "of mnist needs one too)" % script)
+        raise FileNotFoundError("%s is missing: the model artifact's code/inference.py is copied from "
+                                "the folder that holds the mnist package; put inference.py beside it (a "
+                                "source_dir with its own copy of mnist needs one too)" % script)
     mnist_model.save(model, config, model_dir)
     staging = os.path.join(model_dir, "." + CODE_DIR + ".tmp")
     final = os.path.join(model_dir, CODE_DIR)

@@ -64,7 +64,8 @@ ACCEPTED_INPUTS = {
     JSON: "one image as a 28x28 nested list or a flat list of 784 numbers, a list of such images, "
           "or {\"instances\": [...]}; " + _PIXEL_RANGE,
     CSV: "one image per row, 784 comma-separated numbers; " + _PIXEL_RANGE,
-    JSONLINES: "exactly one image per line, each a 28x28 nested list or a flat list of 784 numbers; " + _PIXEL_RANGE,
+    JSONLINES: "exactly one image per line, each a 28x28 nested list or a flat list of 784 numbers; "
+               + _PIXEL_RANGE,
     NPY: "an .npy array of numbers (no pickled objects), shape " + _ARRAY_SHAPES + "; " + _PIXEL_RANGE,
     PNG: images.ACCEPTED,
     JPEG: images.ACCEPTED,
@@ -158,8 +159,8 @@ def _decode_jsonlines(body):
 
 
 def _bad_line(number, why):
-    return BadRequest("line %d must be exactly one image, a flat list of 784 numbers or a 28x28 nested list; %s"
-                      % (number, why), ACCEPTED_INPUTS[JSONLINES])
+    return BadRequest("line %d must be exactly one image, a flat list of 784 numbers or a 28x28 nested "
+                      "list; %s" % (number, why), ACCEPTED_INPUTS[JSONLINES])
 
 
 def _decode_csv(body):

@@ -250,7 +250,8 @@ JSONLINES_BODIES = [
     ("28x28 integers", "".join(_nested(d) + "\n" for d in DIGITS), False, EXPECTED),
     ("0-1 floats", "".join(_unit(d) + "\n" for d in DIGITS), False, EXPECTED),
     ("flat and 28x28 mixed, blank lines between",
-     _flat(DIGITS[0]) + "\n\n" + _nested(DIGITS[1]) + "\n  \n" + _unit(DIGITS[2]) + "\n", False, EXPECTED[:3]),
+     _flat(DIGITS[0]) + "\n\n" + _nested(DIGITS[1]) + "\n  \n" + _unit(DIGITS[2]) + "\n", False,
+     EXPECTED[:3]),
 ]
 
 
@@ -264,7 +265,8 @@ def test_json_lines_hold_one_image_per_line(content_type, case, body, fast, expe
 _ONE_RECORD = "must be exactly one image, a flat list of 784 numbers or a 28x28 nested list; "
 JSONLINES_NOT_ONE_RECORD = [
     # (case, body, the line the message names, words it must contain after saying what is accepted)
-    ("two flat integer images on one line", _flat(DIGITS[0]) + "," + _flat(DIGITS[1]) + "\n", 1, "Extra data"),
+    ("two flat integer images on one line", _flat(DIGITS[0]) + "," + _flat(DIGITS[1]) + "\n", 1,
+     "Extra data"),
     ("two flat integer images on the second line",
      _flat(DIGITS[0]) + "\n" + _flat(DIGITS[1]) + "," + _flat(DIGITS[2]) + "\n" + _flat(DIGITS[3]) + "\n", 2,
      "Extra data"),
@@ -278,14 +280,16 @@ JSONLINES_NOT_ONE_RECORD = [
     ("a number", "7\n", 1, "a single number"),
     ("an object", json.dumps({"instances": [DIGITS[0].reshape(-1).tolist()]}) + "\n", 1, "objects"),
     ("strings", json.dumps(["0"] * 784), 1, "strings"),
-    ("a short line after a good one", _flat(DIGITS[0]) + "\n" + json.dumps([0] * 10) + "\n", 2, "shape (10,)"),
+    ("a short line after a good one", _flat(DIGITS[0]) + "\n" + json.dumps([0] * 10) + "\n", 2,
+     "shape (10,)"),
     ("bad JSON, blank lines counted", _flat(DIGITS[0]) + "\n\n{oops\n", 3, "not one JSON value"),
     ("a ragged 28x28", json.dumps([[0] * 27] + [[0] * 28] * 27), 1, "regular array"),
 ]
 
 
 @pytest.mark.parametrize("content_type", ["application/jsonlines", "application/x-jsonlines"])
-@pytest.mark.parametrize("case, body, line, words", JSONLINES_NOT_ONE_RECORD, ids=[c[0] for c in JSONLINES_NOT_ONE_RECORD])
+@pytest.mark.parametrize("case, body, line, words", JSONLINES_NOT_ONE_RECORD,
+                         ids=[c[0] for c in JSONLINES_NOT_ONE_RECORD])
 def test_a_json_line_that_is_not_exactly_one_image_is_a_400_naming_it(content_type, case, body, line, words):
     # None of these is for the fast path: it reads only lines that are each one flat integer list.
     assert codecs._flat_integer_lines(body.encode()) is None

@@ -106,6 +106,6 @@ def test_an_artifact_without_its_handler_module_is_refused_before_anything_is_wr
     model_dir.mkdir()
     with pytest.raises(FileNotFoundError) as missing:
         artifacts.write(str(model_dir), model.MnistNet(4), {"width": 4})
-    assert str(missing.value).startswith("%s is missing: the model artifact's code/inference.py is copied from "
-                                         % (source / "inference.py"))
+    assert str(missing.value).startswith("%s is missing: the model artifact's code/inference.py is copied "
+                                         "from " % (source / "inference.py"))
     assert list(model_dir.iterdir()) == []
