@@ -2,7 +2,7 @@
 
 MMS runs `<python> .../mms/model_service_worker.py --sock-type unix ...` to start a model's
 backend. This hands that command line, the environment and the three standard streams (MMS
-reads the backend's log from them) to the preloader (mnist_container.preload), which forks a
+reads the backend's log from them) to the preloader (sagemaker_mnist_container.preload), which forks a
 backend with torch already imported; then it stands in for that backend: it passes on the
 signals it gets and exits with the backend's status, and when MMS kills it, the preloader kills
 the backend. Without a preloader it becomes the real interpreter, as if MMS had started that.

@@ -4,7 +4,7 @@ MMS imports this module and instantiates its one class (MMS requires exactly one
 calls initialize(context) once per worker and handle(data, context) per request. Compared with
 sagemaker-inference's default handler service, which it replaces:
   - a model that fails to load takes the worker down (and, for an endpoint's single model, the
-    whole container: see mnist_container.serving) instead of leaving a worker that MMS reports
+    whole container: see sagemaker_mnist_container.serving) instead of leaving a worker that MMS reports
     loaded and that answers 500 forever;
   - a bad request gets a 4xx with a JSON body saying what was wrong and what is accepted; the
     toolkit answers 500 with a traceback for most of them;
@@ -15,7 +15,7 @@ sagemaker-inference's default handler service, which it replaces:
     waiting, by default) go through the net in one forward pass when the built-in input_fn,
     predict_fn and output_fn serve the model, each still decoded, encoded and answered on its own.
 A model's code/inference.py (or the file SAGEMAKER_PROGRAM names) may define model_fn, input_fn,
-predict_fn, output_fn, or transform_fn instead of the last three; mnist.inference supplies the
+predict_fn, output_fn, or transform_fn instead of the last three; sagemaker_mnist.inference supplies the
 rest. A function that declares a `context` parameter also receives MMS's request context, as with
 the toolkit.
 """
@@ -29,13 +29,13 @@ import sys
 import traceback
 
 import torch
-from mnist import inference as default_handlers
-from mnist.codecs import media_type
-from mnist.errors import BadRequest, ClientError, PayloadTooLarge
+from sagemaker_mnist import inference as default_handlers
+from sagemaker_mnist.codecs import media_type
+from sagemaker_mnist.errors import BadRequest, ClientError, PayloadTooLarge
 from sagemaker_inference.errors import BaseInferenceToolkitError
 
-from mnist_container.serving import SERVE_PID_ENV, failure_report
-from mnist_container.settings import Settings
+from sagemaker_mnist_container.serving import SERVE_PID_ENV, failure_report
+from sagemaker_mnist_container.settings import Settings
 
 logger = logging.getLogger(__name__)
 CODE_DIR = "code"
@@ -183,7 +183,7 @@ class HandlerService:
 
 
 def _built_in(function, name):
-    """Whether `function` is mnist.inference's `name`: this image's, or the copy of the package
+    """Whether `function` is sagemaker_mnist.inference's `name`: this image's, or the copy of the package
     that a trainer's artifact carries in code/ (its code/inference.py imports them from there)."""
     return (getattr(function, "__module__", None) == default_handlers.__name__
             and getattr(function, "__name__", None) == name)
@@ -204,7 +204,7 @@ def _groups(decoded, limit):
 
 
 def load_functions(model_dir, program, program_given):
-    """The handler functions for a model: its own from code/<program>, mnist.inference's for the
+    """The handler functions for a model: its own from code/<program>, sagemaker_mnist.inference's for the
     rest. Returns ({name: function}, {name: takes a context argument})."""
     code_dir = os.path.join(model_dir, CODE_DIR)
     path = os.path.join(code_dir, program)
