@@ -197,3 +197,17 @@ def test_model_fn_with_a_context_argument_gets_the_system_properties(aws_model, 
     assert properties["model_dir"] == str(model_dir)
     assert "gpu_id" in properties
     assert service.invoke(json.dumps(_normalised(1).tolist()), "application/json")[0] == 200
+
+
+@pytest.mark.parametrize("python_path, expected", [
+    ("/opt/ml/model/code:/opt/mnist/code:/opt/mnist/container", "/opt/mnist/code:/opt/mnist/container:/opt/ml/model/code"),
+    ("/opt/ml/model/code/:/a", "/a:/opt/ml/model/code/"),
+    ("/a:/b", "/a:/b"),
+    ("", ""),
+    ("/opt/ml/model/code::/a:", "/a:/opt/ml/model/code"),
+])
+def test_worker_python_puts_the_models_code_folder_last(python_path, expected):
+    # sagemaker-inference puts code/ first: a user's module named like the image's own would win.
+    from sagemaker_mnist_container.preload_client import code_dir_last
+
+    assert code_dir_last(python_path) == expected
