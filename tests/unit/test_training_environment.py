@@ -24,14 +24,16 @@ def _environ_restored():
     os.environ.update(saved)
 
 
-def _job(hosts, current_host, network_interface_name="eth0"):
+def _job(hosts, current_host, network_interface_name="eth0", hyperparameters=None):
+    """The toolkit's Environment for a job as resourceconfig.json describes it."""
     return environment.Environment(
         resource_config={"current_host": current_host, "hosts": hosts,
                          "network_interface_name": network_interface_name},
-        input_data_config=CHANNELS, hyperparameters={"epochs": 1})
+        input_data_config=CHANNELS, hyperparameters=hyperparameters or {"epochs": 1})
 
 
-AWS_DEFAULTS = {"MASTER_PORT": "7777", "NCCL_SOCKET_IFNAME": "eth0", "NCCL_IB_DISABLE": "1", "NCCL_DEBUG": "WARN"}
+AWS_DEFAULTS = {"MASTER_PORT": "7777", "NCCL_SOCKET_IFNAME": "eth0", "NCCL_IB_DISABLE": "1",
+                "NCCL_DEBUG": "WARN"}
 
 
 @pytest.mark.parametrize("hosts,current_host", [
@@ -81,9 +83,7 @@ def test_main_hands_the_variables_to_the_process_with_the_users_own_kept(monkeyp
     # The container's environment sets MASTER_PORT (an estimator's `environment=`): the toolkit
     # writes env_vars over os.environ, so what main passes must leave it out.
     monkeypatch.setenv("MASTER_PORT", "29500")
-    job = environment.Environment(
-        resource_config={"current_host": "algo-2", "hosts": ["algo-1", "algo-2"], "network_interface_name": "eth0"},
-        input_data_config=CHANNELS, hyperparameters=hyperparameters)
+    job = _job(["algo-1", "algo-2"], "algo-2", hyperparameters=hyperparameters)
     calls = []
     monkeypatch.setattr(training.environment, "Environment", lambda: job)
     monkeypatch.setattr(training.entry_point, "run", lambda **kwargs: calls.append(kwargs))
@@ -92,8 +92,8 @@ def test_main_hands_the_variables_to_the_process_with_the_users_own_kept(monkeyp
     (call,) = calls
     assert call["runner_type"] is getattr(training.runner, runner_type)
     env_vars = call["env_vars"]
-    assert {k: env_vars.get(k) for k in ("MASTER_ADDR", "MASTER_PORT", "NCCL_SOCKET_IFNAME", "NCCL_DEBUG")} == {
-        "MASTER_ADDR": "algo-1", "MASTER_PORT": None, "NCCL_SOCKET_IFNAME": "eth0", "NCCL_DEBUG": "WARN"}
+    seen = {name: env_vars.get(name) for name in ("MASTER_ADDR", *AWS_DEFAULTS)}
+    assert seen == dict(AWS_DEFAULTS, MASTER_ADDR="algo-1", MASTER_PORT=None)
     # The toolkit's own variables are all still there.
     assert job.to_env_vars().items() <= env_vars.items()
 
