@@ -8,74 +8,22 @@ call the user's model, encode its raw output.
 """
 import io
 import json
-import textwrap
 
 import numpy as np
 import pytest
 import torch
 
 from sagemaker_mnist_container import handler_service, pytorch_defaults  # noqa: F401 - before clean_imports' snapshot
+from aws_user_code import AWS_EXAMPLE, SHADOWS, normalised, npy, user_net
 from serving_fixtures import InProcessService, clean_imports  # noqa: F401
 
 pytestmark = pytest.mark.unit
-
-AWS_EXAMPLE = textwrap.dedent('''
-    import os
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-    from utils import flatten  # a neighbour in code/, as examples split their scripts
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-            self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-            self.conv2_drop = nn.Dropout2d()
-            self.fc1 = nn.Linear(320, 50)
-            self.fc2 = nn.Linear(50, 10)
-
-        def forward(self, x):
-            x = x.view(-1, 1, 28, 28)
-            x = F.relu(F.max_pool2d(self.conv1(x), 2))
-            x = F.relu(F.max_pool2d(self.conv2_drop(self.conv2(x)), 2))
-            x = F.relu(self.fc1(flatten(x)))
-            x = F.dropout(x, training=self.training)
-            return F.log_softmax(self.fc2(x), dim=1)
-
-    def model_fn(model_dir):
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model = Net()
-        with open(os.path.join(model_dir, "model.pth"), "rb") as f:
-            model.load_state_dict(torch.load(f))
-        return model.to(device)
-''')
-# Modules a user's code/ may hold that are named like the image's own, or like common ones: if
-# any of them were imported in place of the image's, serving would break.
-SHADOWS = {
-    "utils.py": "def flatten(x):\n    return x.view(x.size(0), -1)\n",
-    "model.py": "raise ImportError('the user model.py was imported by the image')\n",
-    "sagemaker_mnist.py": "raise ImportError('the user sagemaker_mnist.py was imported by the image')\n",
-    "sagemaker_mnist_container.py": "raise ImportError('the user sagemaker_mnist_container.py was imported')\n",
-    "train.py": "raise ImportError('the user train.py was imported by the image')\n",
-}
-
-
-def _namespace():
-    namespace = {}
-    exec(SHADOWS["utils.py"], namespace)
-    module = {"flatten": namespace["flatten"]}
-    exec(AWS_EXAMPLE.replace("from utils import flatten", ""), module)
-    return module
-
 
 @pytest.fixture
 def aws_model(tmp_path, monkeypatch, clean_imports):  # noqa: F811
     """A model directory as AWS's example leaves it, served with SAGEMAKER_PROGRAM=mnist.py; and
     the same net in the test, to compute what the answers must be."""
-    torch.manual_seed(0)
-    module = _namespace()
-    net = module["Net"]().eval()
+    net = user_net()
     model_dir = tmp_path / "model"
     code = model_dir / "code"
     code.mkdir(parents=True)
@@ -88,29 +36,17 @@ def aws_model(tmp_path, monkeypatch, clean_imports):  # noqa: F811
     return model_dir, net
 
 
-def _normalised(n, seed=1):
-    # What AWS's example sends: pixels scaled to 0-1, then normalised with MNIST's mean and std.
-    pixels = np.random.default_rng(seed).integers(0, 256, size=(n, 1, 28, 28)).astype(np.float32) / 255
-    return (pixels - 0.1307) / 0.3081
-
-
-def _npy(array):
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("content_type, encode, accept, decode", [
     ("application/json", lambda x: json.dumps(x.tolist()), "application/json", lambda b: np.asarray(json.loads(b))),
     ("text/csv", lambda x: "\n".join(",".join(map(str, row)) for row in x.reshape(len(x), -1).tolist()),
      "text/csv", lambda b: np.loadtxt(io.BytesIO(b), delimiter=",", ndmin=2)),
-    ("application/x-npy", _npy, "application/x-npy", lambda b: np.load(io.BytesIO(b))),
+    ("application/x-npy", npy, "application/x-npy", lambda b: np.load(io.BytesIO(b))),
     ("application/json", lambda x: json.dumps(x.tolist()), "text/csv",
      lambda b: np.loadtxt(io.BytesIO(b), delimiter=",", ndmin=2)),
 ])
 def test_a_user_model_fn_alone_gets_its_raw_output_back(aws_model, content_type, encode, accept, decode):
     model_dir, net = aws_model
-    images = _normalised(3)
+    images = normalised(3)
     service = InProcessService(model_dir)
     status, kind, body = service.invoke(encode(images), content_type, accept)
     assert (status, kind) == (200, accept), body
@@ -142,7 +78,7 @@ def test_bad_requests_to_the_pytorch_defaults_name_what_was_wrong(aws_model, cas
                                                                   status, message):
     model_dir, _ = aws_model
     if body == "image":
-        body = json.dumps(_normalised(1).tolist())
+        body = json.dumps(normalised(1).tolist())
     if body is None:
         buffer = io.BytesIO()
         np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
@@ -196,7 +132,7 @@ def test_model_fn_with_a_context_argument_gets_the_system_properties(aws_model, 
     properties = json.loads(seen.read_text())
     assert properties["model_dir"] == str(model_dir)
     assert "gpu_id" in properties
-    assert service.invoke(json.dumps(_normalised(1).tolist()), "application/json")[0] == 200
+    assert service.invoke(json.dumps(normalised(1).tolist()), "application/json")[0] == 200
 
 
 @pytest.mark.parametrize("python_path, expected", [
