@@ -342,3 +342,19 @@ def test_a_models_own_functions_take_the_requests_one_at_a_time(trained_model, t
                                        (json_body(images[1:3]), "application/json", None)])
     assert [status for status, _, _ in answers] == [200, 200]
     assert sys.modules["inference"].SEEN == [1, 2]
+
+
+def test_an_artifact_made_before_the_rename_serves_with_its_own_copy(trained_model, tmp_path, clean_imports):  # noqa: F811
+    # Artifacts written before the package was renamed carry code/mnist/ and an inference.py that
+    # imports mnist.inference: that copy is a user's code now, and still answers as it did.
+    import re
+
+    model_dir = trained_model.copy_to(tmp_path / "model")
+    code = model_dir / "code"
+    (code / "sagemaker_mnist").rename(code / "mnist")
+    for path in [code / "inference.py", *(code / "mnist").glob("*.py")]:
+        path.write_text(re.sub(r"\bsagemaker_mnist\b", "mnist", path.read_text()))
+    service = InProcessService(model_dir)
+    labels, _ = _predicted(*service.invoke(json_body(trained_model.images[SAMPLE]), "application/json"))
+    np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
+    assert sys.modules["mnist.inference"].__file__ == str(code / "mnist" / "inference.py")
