@@ -68,7 +68,8 @@ class _Cluster:
 
     def _docker_run(self, job, code, name, host):
         mounts = [(job.root / "input", "/opt/ml/input"), (job.model, "/opt/ml/model"),
-                  (job.output, "/opt/ml/output"), (job.checkpoints, "/opt/ml/checkpoints"), (code, "/opt/ml/code")]
+                  (job.output, "/opt/ml/output"), (job.checkpoints, "/opt/ml/checkpoints"),
+                  (code, "/opt/ml/code")]
         cmd = [DOCKER, "run", "--name", name, "--hostname", host, "--network", self.network,
                "--network-alias", host]
         for source, target in mounts:
@@ -78,23 +79,21 @@ class _Cluster:
         return cmd + [TRAIN_IMAGE, "train"]
 
     def wait(self, timeout=TIMEOUT):
-        """Waits until every host has exited, or one has failed (the others would wait for it
-        at the rendezvous until it timed out); returns {host: (exit code or None, log)}."""
+        """Waits until every host has exited, or one has failed (the others would wait for it at
+        the rendezvous); a host still running then is killed. Returns {host: (exit code, log)}."""
         deadline = time.monotonic() + timeout
-        while True:
+        while time.monotonic() < deadline:
             codes = [r.proc.poll() for r in self.running]
-            if all(c is not None for c in codes) or any(c not in (None, 0) for c in codes):
-                break
-            if time.monotonic() > deadline:
+            if None not in codes or any(code not in (None, 0) for code in codes):
                 break
             time.sleep(0.2)
-        for r in self.running:
+        results = {}
+        for host, r in zip(HOSTS, self.running):
             if r.proc.poll() is None:
                 r.kill()
-        for r in self.running:
-            r._reader.join(timeout=10)
-        return {host: (r.proc.returncode if r.proc.returncode is not None else None, r.log)
-                for host, r in zip(HOSTS, self.running)}
+            code, _, log = r.wait(timeout=60)
+            results[host] = (code, log)
+        return results
 
     def __exit__(self, *exc):
         for name in self.names:
@@ -119,6 +118,8 @@ def test_a_script_joins_two_hosts_with_env_init(tmp_path, case):
     torchrun, environment, expected = RUNS[case]
     with _Cluster(tmp_path, _script_mode(torchrun), environment) as cluster:
         results = cluster.wait()
+    assert docker("network", "inspect", cluster.network, check=False).returncode != 0
+    assert not docker("ps", "-aq", "--filter", "name=" + cluster.tag).stdout.strip()
     for host, (code, log) in results.items():
         assert code == 0, "%s exited %s:\n%s" % (host, code, log)
     for rank, host in enumerate(HOSTS):
