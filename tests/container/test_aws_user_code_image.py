@@ -67,7 +67,9 @@ def test_aws_example_code_is_served_with_the_users_own_outputs(tmp_path):
     ("model_fn writes into the model", lambda s: s.replace(
         "def model_fn(model_dir):", "def model_fn(model_dir):\n"
         "    open(os.path.join(model_dir, 'cache.bin'), 'w').write('x')\n"),
-     "PermissionError"),
+     # Mounted read-only here, as on SageMaker; owned by root with no write bit for others, the
+     # same open would be a PermissionError.
+     "OSError: [Errno 30] Read-only file system"),
 ])
 def test_user_code_that_cannot_load_stops_the_container_with_its_reason(tmp_path, case, change, reason):
     model_dir, _ = _aws_model(tmp_path / "model", change(AWS_EXAMPLE))
