@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "code"))
-from mnist import data, report  # noqa: E402
+from sagemaker_mnist import data, report  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
 

@@ -4,8 +4,8 @@
 
 Both paths run the same multi-model-server (the host's Java 17), the same model and the same
 number of workers:
-  ours   as this image's serve starts it: mnist_container.handler_service + mnist.inference, MMS
-         through mnist_container.launcher (its logging config) with the plugin agent's worker
+  ours   as this image's serve starts it: sagemaker_mnist_container.handler_service + sagemaker_mnist.inference, MMS
+         through sagemaker_mnist_container.launcher (its logging config) with the plugin agent's worker
          affinity and batches of the requests already waiting (up to 8), backends forked from
          the preloader
   stock  sagemaker-inference's default handler service and decoders/encoders, with a model_fn and
@@ -52,9 +52,9 @@ import load as client  # noqa: E402
 import provenance  # noqa: E402
 import serving_fixtures as fixtures  # noqa: E402
 import support  # noqa: E402
-from mnist import artifacts, recipe  # noqa: E402
-from mnist_container import plugin  # noqa: E402
-from mnist_container.settings import DEFAULT_VMARGS, default_workers  # noqa: E402
+from sagemaker_mnist import artifacts, recipe  # noqa: E402
+from sagemaker_mnist_container import plugin  # noqa: E402
+from sagemaker_mnist_container.settings import DEFAULT_VMARGS, default_workers  # noqa: E402
 
 BATCH_ROWS = 1000
 SERVE_IMAGE = os.environ.get("SERVE_IMAGE", "mnist-pytorch-inference:latest")
@@ -62,7 +62,7 @@ DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
 STOCK_INFERENCE = '''
 import torch
-from mnist import model as mnist_model
+from sagemaker_mnist import model as mnist_model
 
 
 def model_fn(model_dir):
@@ -78,7 +78,7 @@ STOCK_HANDLER = "sagemaker_inference.default_handler_service"
 STOCK_VMARGS = DEFAULT_VMARGS + " -Dmnist.worker_affinity=false"  # the toolkit's vmargs, MMS's worker order
 # MMS's own batch size for a model it loads at start-up, as the toolkit leaves it.
 STOCK_ENV = {"SAGEMAKER_MODEL_SERVER_VMARGS": STOCK_VMARGS, "SAGEMAKER_MODEL_SERVER_BATCH_SIZE": "1"}
-OURS_HANDLER = "mnist_container.handler_service"
+OURS_HANDLER = "sagemaker_mnist_container.handler_service"
 
 
 # --- Models
@@ -121,7 +121,7 @@ def in_process_rate(model_dir, handler, body, content_type, accept, seconds):
     sys.modules.pop("inference", None)
     try:
         if handler == OURS_HANDLER:
-            from mnist_container.handler_service import HandlerService
+            from sagemaker_mnist_container.handler_service import HandlerService
             service = HandlerService()
         else:
             from sagemaker_inference.default_handler_service import DefaultHandlerService

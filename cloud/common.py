@@ -25,12 +25,12 @@ MODELS = "models"
 TRANSFORM_OUTPUT = "transform-output"
 CHECKPOINTS = "checkpoints"
 
-# CloudWatch metrics read from the trainer's per-epoch log line (mnist.report.metric_line)
+# CloudWatch metrics read from the trainer's per-epoch log line (sagemaker_mnist.report.metric_line)
 #   #metrics epoch=N train_loss=.. test_loss=.. test_accuracy=.. epoch_seconds=.. train_seconds=..
 # SageMaker keeps the last value of each and plots all of them; the tuner maximizes test:accuracy.
 # The one definition of these regexes: they are the API's metric_definitions, which only the side
 # that creates jobs hands to SageMaker; the trainer writes the line and never reads them, so they
-# live here rather than in code/mnist, which the cloud scripts do not import (and the training
+# live here rather than in code/sagemaker_mnist, which the cloud scripts do not import (and the training
 # image need not carry). The README's block mirrors this list, and tests check both against a
 # real training run's log (tests/contract) and the README (tests/unit/test_training_outputs.py).
 OBJECTIVE_METRIC = "test:accuracy"

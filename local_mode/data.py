@@ -1,6 +1,6 @@
 """Inputs and outputs of the local flow: channels, a transform input, sample requests, scoring.
 
-Independent of code/mnist on purpose: the flow checks the images from the outside, with its own
+Independent of code/sagemaker_mnist on purpose: the flow checks the images from the outside, with its own
 IDX reader (data.mnist_files) and its own scoring of the transform output.
 """
 import gzip

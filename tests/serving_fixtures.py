@@ -24,10 +24,10 @@ import torch
 from PIL import Image
 
 import support
-from mnist import artifacts
-from mnist import model as mnist_model
-from mnist_container import plugin, preload
-from mnist_container.settings import Settings
+from sagemaker_mnist import artifacts
+from sagemaker_mnist import model as mnist_model
+from sagemaker_mnist_container import plugin, preload
+from sagemaker_mnist_container.settings import Settings
 from prerequisites import require
 
 CODE = support.REPO / "code"
@@ -187,7 +187,7 @@ class ModelServer:
     Its config is what start_model_server writes from the same settings: the toolkit's base file
     plus the values it adds (see sagemaker_inference.model_server._generate_mms_config_properties)."""
 
-    def __init__(self, workdir, plugin_jar, model_dir=None, env=None, handler="mnist_container.handler_service",
+    def __init__(self, workdir, plugin_jar, model_dir=None, env=None, handler="sagemaker_mnist_container.handler_service",
                  preload=False):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +201,7 @@ class ModelServer:
         self.plugin_jar = plugin_jar
         self.log_path = self.workdir / "server.log"
         self.process = None
-        # As `serve` does: backends forked from a preloader (mnist_container.preload), MMS started
+        # As `serve` does: backends forked from a preloader (sagemaker_mnist_container.preload), MMS started
         # through the launcher in container/bin.
         self.preload = preload
         self.preloader = None
@@ -335,13 +335,13 @@ class ModelServer:
 # --- The handler service in this process, called as MMS calls it
 
 class InProcessService:
-    """mnist_container's HandlerService driven through MMS's own Context and RequestProcessor, as
+    """sagemaker_mnist_container's HandlerService driven through MMS's own Context and RequestProcessor, as
     a worker drives it: initialize once, then handle() per request."""
 
     def __init__(self, model_dir, model_name="model"):
         from mms.context import Context
 
-        from mnist_container.handler_service import HandlerService
+        from sagemaker_mnist_container.handler_service import HandlerService
 
         self.context = Context(model_name, str(model_dir), None, 1, None, "1.1.11")
         self.service = HandlerService()

@@ -1,7 +1,7 @@
 """Test support: the real MNIST files (the repository's copy in data/mnist, or $MNIST_DIR), and
 small subsets of them.
 
-The readers here are independent of code/mnist/data.py on purpose: tests check the trainer's
+The readers here are independent of code/sagemaker_mnist/data.py on purpose: tests check the trainer's
 parser against a second implementation, not against itself.
 """
 import gzip

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from mnist import model as mnist_model
+from sagemaker_mnist import model as mnist_model
 from support import REPO, mnist, write_idx
 
 CHANNEL_NAMES = ("training", "test", "validation")
@@ -103,7 +103,7 @@ def toolkit_env(opt_ml, extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_"))}
     env.update(
         SAGEMAKER_BASE_DIR=str(opt_ml.root),
-        SAGEMAKER_TRAINING_MODULE="mnist_container.training:main",
+        SAGEMAKER_TRAINING_MODULE="sagemaker_mnist_container.training:main",
         PYTHONPATH=os.pathsep.join([str(REPO / "code"), str(REPO / "container")]),
         PYTHONUNBUFFERED="1",
         # The image has its virtual environment first on PATH; the toolkit finds torchrun there.

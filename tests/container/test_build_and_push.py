@@ -32,7 +32,7 @@ def test_train_image_runs_train_by_default_and_bakes_nothing_under_opt_ml_code()
     config = inspect(TRAIN_IMAGE)["Config"]
     assert config["Cmd"] == ["train"]
     env = dict(item.split("=", 1) for item in config["Env"])
-    assert env["SAGEMAKER_TRAINING_MODULE"] == "mnist_container.training:main"
+    assert env["SAGEMAKER_TRAINING_MODULE"] == "sagemaker_mnist_container.training:main"
     assert "SAGEMAKER_PROGRAM" not in env  # it would override a script-mode job's entry point
     listing = docker("run", "--rm", TRAIN_IMAGE, "sh", "-c", "ls -A /opt/ml/code 2>/dev/null | wc -l").stdout
     assert listing.strip() == "0"
@@ -136,7 +136,7 @@ def test_build_sh_pushes_both_images_to_a_registry_and_they_pull_back_and_run(re
         docker("rmi", remote)
         docker("pull", remote)
         out = docker("run", "--rm", "--entrypoint", "python", remote, "-c",
-                     "import torch, mnist.model; print(mnist.model.MnistNet()(torch.zeros(1, 1, 28, 28)).shape)")
+                     "import torch, sagemaker_mnist.model; print(sagemaker_mnist.model.MnistNet()(torch.zeros(1, 1, 28, 28)).shape)")
         assert out.stdout.strip() == "torch.Size([1, 10])"
 
 

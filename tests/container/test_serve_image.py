@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from images import SERVE_IMAGE, docker, free_port, wait_for
-from mnist import codecs
+from sagemaker_mnist import codecs
 from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, trained_model  # noqa: F401
 
 pytestmark = pytest.mark.container
@@ -193,7 +193,7 @@ def test_batch_transform_on_another_port(trained_model, tmp_path):  # noqa: F811
 
 CUSTOM_OUTPUT = """
     import json
-    from mnist.inference import input_fn, model_fn, predict_fn
+    from sagemaker_mnist.inference import input_fn, model_fn, predict_fn
     def output_fn(prediction, accept):
         return json.dumps({"digits": prediction.argmax(1).tolist()}), "application/json"
 """
@@ -250,7 +250,7 @@ def wheel(directory, name="digit_names", version="1.0"):
 
 NAMED_OUTPUT = """
     from digit_names import NAMES
-    from mnist.inference import input_fn, model_fn, predict_fn, output_fn as default_output
+    from sagemaker_mnist.inference import input_fn, model_fn, predict_fn, output_fn as default_output
 
     def output_fn(prediction, accept):
         if accept == "text/plain":

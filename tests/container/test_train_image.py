@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from images import DOCKER, TRAIN_IMAGE, docker
-from mnist import checkpoints
-from mnist.failures import EXIT_STOPPED
+from sagemaker_mnist import checkpoints
+from sagemaker_mnist.failures import EXIT_STOPPED
 from support import REPO, write_subset
 from training_job import (FAILURES, TEST_RUNTIME_ENV, TINY_ACCURACY, TINY_TEST, TINY_TRAIN, Running, hidden_files,
                           metrics, same_epoch, saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3, tiny_job)
@@ -94,7 +94,7 @@ def test_image_trains_and_leaves_the_artifact_and_report(image_runs, name):
     accuracy = saved_model_accuracy(job.model)
     assert accuracy >= TINY_ACCURACY
     assert accuracy == pytest.approx(lines[-1]["test_accuracy"], abs=1e-6)
-    assert (job.model / "code" / "mnist" / "model.py").exists()
+    assert (job.model / "code" / "sagemaker_mnist" / "model.py").exists()
     if (REPO / "code" / "inference.py").exists():
         assert (job.model / "code" / "inference.py").read_text() == (REPO / "code" / "inference.py").read_text()
     report = json.loads((job.output_data / "metrics.json").read_text())

@@ -1,7 +1,7 @@
 """The training contract through the toolkit's real `train` entry point, without Docker.
 
 Each test lays out a temporary /opt/ml (SAGEMAKER_BASE_DIR) with a small real-MNIST subset and
-runs `train` with SAGEMAKER_TRAINING_MODULE=mnist_container.training:main, as the image does.
+runs `train` with SAGEMAKER_TRAINING_MODULE=sagemaker_mnist_container.training:main, as the image does.
 """
 import json
 import os
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cloud import common
-from mnist import checkpoints, failures, recipe
+from sagemaker_mnist import checkpoints, failures, recipe
 from support import REPO, mnist, write_idx, write_subset
 from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
                           hidden_files, metrics, run_train, same_epoch, saved_model_accuracy, sdk2_framework,
@@ -62,7 +62,7 @@ def test_each_sdk_style_trains_a_good_model(style_runs, style):
     # The artifact serves on its own: weights, architecture, handlers and the package they import.
     assert json.loads((job.model / "model.json").read_text()) == {"width": TINY_HYPERPARAMETERS["width"]}
     code = job.model / "code"
-    assert (code / "mnist" / "model.py").read_text() == (REPO / "code" / "mnist" / "model.py").read_text()
+    assert (code / "sagemaker_mnist" / "model.py").read_text() == (REPO / "code" / "sagemaker_mnist" / "model.py").read_text()
     assert (code / "inference.py").read_text() == (REPO / "code" / "inference.py").read_text()
     assert not list(code.rglob("__pycache__")) and not list(code.rglob("*.pyc"))
     assert not hidden_files(job.model, job.output_data, job.checkpoints)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from mnist import codecs
+from sagemaker_mnist import codecs
 from serving_fixtures import ModelServer, csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming
 
 pytestmark = pytest.mark.server
@@ -128,7 +128,7 @@ def test_far_over_the_limit_is_refused_by_the_server_itself(server, trained_mode
 
 SLOW_MODEL = """
     import time
-    from mnist.inference import input_fn, output_fn, model_fn as load, predict_fn as predict
+    from sagemaker_mnist.inference import input_fn, output_fn, model_fn as load, predict_fn as predict
 
     def model_fn(model_dir):
         time.sleep(2)
@@ -183,7 +183,7 @@ def test_a_model_that_cannot_load_is_never_healthy_and_says_why(trained_model, p
 
 CUSTOM_OUTPUT = """
     import json
-    from mnist.inference import input_fn, model_fn, predict_fn
+    from sagemaker_mnist.inference import input_fn, model_fn, predict_fn
     def output_fn(prediction, accept):
         return json.dumps({"digits": prediction.argmax(1).tolist()}), "application/json"
 """

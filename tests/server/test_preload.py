@@ -1,4 +1,4 @@
-"""The preloader (mnist_container.preload) and worker-python, the Python `serve` gives
+"""The preloader (sagemaker_mnist_container.preload) and worker-python, the Python `serve` gives
 multi-model-server: backends are forked with torch already imported, get MMS's command line,
 environment and streams, pass on signals and exit statuses, die with their client, and
 worker-python runs the real interpreter when there is no preloader. (The model-server tests run
@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 import support
-from mnist_container import preload
+from sagemaker_mnist_container import preload
 
 pytestmark = pytest.mark.server
 
@@ -23,10 +23,10 @@ CLIENT = str(support.REPO / "container" / "bin" / "worker-python")
 # What a backend reports: enough to check what it inherited and what it was given.
 BACKEND = textwrap.dedent("""
     import json, os, sys
-    import mnist
+    import sagemaker_mnist
     print(json.dumps({"pid": os.getpid(), "ppid": os.getppid(), "argv": sys.argv[1:], "cwd": os.getcwd(),
                       "torch": "torch" in sys.modules, "marker": os.environ.get("MARKER"),
-                      "mnist": mnist.__file__}), flush=True)
+                      "package": sagemaker_mnist.__file__}), flush=True)
     if sys.argv[1] == "wait":
         open(sys.argv[2], "w").write(str(os.getpid()))
         import time
@@ -72,18 +72,18 @@ def test_a_backend_is_forked_with_what_the_client_gives_it(preloader, backend, t
     assert report["argv"] == ["3", "--sock-type", "unix"]
     assert report["cwd"] == str(tmp_path)
     assert report["marker"] == "from-the-client"
-    assert report["mnist"] == str(support.REPO / "code" / "mnist" / "__init__.py")
+    assert report["package"] == str(support.REPO / "code" / "sagemaker_mnist" / "__init__.py")
 
 
-def test_a_model_that_carries_its_own_mnist_gets_it(preloader, backend, tmp_path):
+def test_a_model_that_carries_its_own_copy_of_the_package_gets_it(preloader, backend, tmp_path):
     _, socket_path = preloader
-    own = tmp_path / "code" / "mnist"
+    own = tmp_path / "code" / "sagemaker_mnist"
     own.mkdir(parents=True)
     (own / "__init__.py").write_text("")
     client = run_client(socket_path, backend, 0, env={"PYTHONPATH": os.pathsep.join([str(own.parent), str(support.REPO / "code")])})
     out, _ = client.communicate(timeout=60)
     assert client.returncode == 0
-    assert json.loads(out)["mnist"] == str(own / "__init__.py")
+    assert json.loads(out)["package"] == str(own / "__init__.py")
 
 
 def _wait_for_file(path, timeout=30):

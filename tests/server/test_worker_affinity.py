@@ -15,9 +15,9 @@ import threading
 
 import pytest
 
-from mnist import codecs
-from mnist_container import plugin
-from mnist_container.settings import DEFAULT_VMARGS
+from sagemaker_mnist import codecs
+from sagemaker_mnist_container import plugin
+from sagemaker_mnist_container.settings import DEFAULT_VMARGS
 from serving_fixtures import ModelServer, json_body
 
 pytestmark = pytest.mark.server
@@ -89,7 +89,7 @@ WHICH_BACKEND = """
     import json
     import os
     import time
-    from mnist.inference import input_fn, model_fn, predict_fn
+    from sagemaker_mnist.inference import input_fn, model_fn, predict_fn
     def output_fn(prediction, accept):
         time.sleep(0.02)  # long enough that concurrent requests find the first worker busy
         return json.dumps({"pid": os.getpid(), "digits": prediction.argmax(1).tolist()}), "application/json"
@@ -148,7 +148,7 @@ def test_a_server_keeps_one_request_at_a_time_on_one_backend(trained_model, plug
 BATCH_SIZE_HEADER = "X-Mnist-Batch-Size"
 BATCHING_LINE = "mnist batching: model model takes up to 8 requests at a time, only those already waiting"
 COUNTING_SERVICE = """
-    from mnist_container import handler_service
+    from sagemaker_mnist_container import handler_service
 
     class CountingService(handler_service.HandlerService):
         def handle(self, data, context):

@@ -205,10 +205,10 @@ def test_a_table_is_rendered_from_the_results_data(name, tmp_path):
 def test_the_sentence_under_a_table_says_where_when_and_under_what_load(name):
     result = _result(publish.RENDERERS[name].source)
     result = copy.deepcopy(result)
-    result["commit"].update(dirty=True, changed=["code/mnist/model.py"])
+    result["commit"].update(dirty=True, changed=["code/sagemaker_mnist/model.py"])
     result["load_average"] = {"before": [3.25, 0, 0], "after": [4.75, 0, 0]}
     text = publish.render_result(name, result)
-    for part in (result["date"][:10], result["commit"]["sha"][:7], "uncommitted changes (code/mnist/model.py)",
+    for part in (result["date"][:10], result["commit"]["sha"][:7], "uncommitted changes (code/sagemaker_mnist/model.py)",
                  result["machine"]["cpu"], "3.25 before, 4.75 after"):
         assert part in text, part
 

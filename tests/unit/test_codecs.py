@@ -1,4 +1,4 @@
-"""mnist.codecs: every input content type decodes real MNIST digits to MNIST's form, every output
+"""sagemaker_mnist.codecs: every input content type decodes real MNIST digits to MNIST's form, every output
 type round-trips, and every malformed request is a ClientError with the right status."""
 import gzip
 import io
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import support
-from mnist import codecs
-from mnist.errors import ClientError
+from sagemaker_mnist import codecs
+from sagemaker_mnist.errors import ClientError
 from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming
 
 pytestmark = pytest.mark.unit

@@ -1,4 +1,4 @@
-"""mnist.data: every upload form users put in a channel reads back as the real digits, and every
+"""sagemaker_mnist.data: every upload form users put in a channel reads back as the real digits, and every
 broken upload fails with one line that names the file and says what was expected."""
 import gzip
 import os
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnist import data
-from mnist.failures import TrainingError
+from sagemaker_mnist import data
+from sagemaker_mnist.failures import TrainingError
 from support import mnist, write_idx, write_subset
 
 pytestmark = pytest.mark.unit

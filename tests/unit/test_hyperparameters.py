@@ -1,13 +1,13 @@
-"""mnist.hyperparameters: the three SDK spellings of one job parse to the same settings, defaults
+"""sagemaker_mnist.hyperparameters: the three SDK spellings of one job parse to the same settings, defaults
 come from the recipe's presets, and a bad value fails with one line naming it and what it accepts."""
 import dataclasses
 import json
 
 import pytest
 
-from mnist import hyperparameters, recipe
-from mnist.failures import TrainingError
-from mnist.hyperparameters import Hyperparameters, parse
+from sagemaker_mnist import hyperparameters, recipe
+from sagemaker_mnist.failures import TrainingError
+from sagemaker_mnist.hyperparameters import Hyperparameters, parse
 
 pytestmark = pytest.mark.unit
 

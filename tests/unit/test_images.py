@@ -1,4 +1,4 @@
-"""mnist.images: real MNIST test digits drawn as people draw them (dark ink on light paper, other
+"""sagemaker_mnist.images: real MNIST test digits drawn as people draw them (dark ink on light paper, other
 sizes, colours, formats) come back in MNIST's form and are recognised by a trained net."""
 import io
 
@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 import support
-from mnist import images, inference
-from mnist.errors import ClientError
+from sagemaker_mnist import images, inference
+from sagemaker_mnist.errors import ClientError
 from serving_fixtures import picture, trained_model  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from mnist import codecs
+from sagemaker_mnist import codecs
 from serving_fixtures import (InProcessService, clean_imports, csv_body, json_body, jsonlines_body,  # noqa: F401
                               npy_body, picture, png_claiming, trained_model)
 
@@ -139,7 +139,7 @@ def _with_code(trained_model, tmp_path, source, name="inference.py", extra=None)
 
 def test_the_trainers_code_inference_py_is_the_one_loaded(trained_model, tmp_path, clean_imports):  # noqa: F811
     model_dir = _with_code(trained_model, tmp_path, """
-        from mnist.inference import input_fn, model_fn, predict_fn
+        from sagemaker_mnist.inference import input_fn, model_fn, predict_fn
         import json
         def output_fn(prediction, accept):
             return json.dumps({"digits": prediction.argmax(1).tolist()}), "application/json"
@@ -155,7 +155,7 @@ def test_user_input_fn_gets_text_for_json_and_predict_fn_gets_the_context(traine
         import json
         import numpy as np
         import torch
-        from mnist.inference import predict_fn as default_predict
+        from sagemaker_mnist.inference import predict_fn as default_predict
 
         def input_fn(request_body, request_content_type):
             assert isinstance(request_body, str), type(request_body)
@@ -174,7 +174,7 @@ def test_user_input_fn_gets_text_for_json_and_predict_fn_gets_the_context(traine
 
 def test_transform_fn_alone_replaces_decode_predict_encode(trained_model, tmp_path, clean_imports):  # noqa: F811
     model_dir = _with_code(trained_model, tmp_path, """
-        from mnist import inference
+        from sagemaker_mnist import inference
         def transform_fn(model, request_body, content_type, accept):
             probabilities = inference.predict_fn(inference.input_fn(request_body, content_type), model)
             return "%d\\n" % probabilities.argmax(1)[0], "text/plain"
@@ -189,7 +189,7 @@ def test_a_program_named_by_sagemaker_program_and_its_neighbours(trained_model, 
                                                                   clean_imports):  # noqa: F811
     model_dir = _with_code(trained_model, tmp_path, """
         from helpers import SCALE
-        from mnist.inference import model_fn, input_fn, predict_fn
+        from sagemaker_mnist.inference import model_fn, input_fn, predict_fn
         def output_fn(prediction, accept):
             return b"%d" % round(prediction.sum() * SCALE), "text/plain"
     """, name="serve_digits.py", extra={"helpers.py": "SCALE = 100\n"})
@@ -201,7 +201,7 @@ def test_a_program_named_by_sagemaker_program_and_its_neighbours(trained_model, 
 def test_errors_raised_by_user_code_keep_their_status_or_are_500(trained_model, tmp_path, clean_imports):  # noqa: F811
     model_dir = _with_code(trained_model, tmp_path, """
         from sagemaker_inference.errors import BaseInferenceToolkitError
-        from mnist.inference import model_fn, input_fn, output_fn, predict_fn as default_predict
+        from sagemaker_mnist.inference import model_fn, input_fn, output_fn, predict_fn as default_predict
         def predict_fn(input_data, model):
             if len(input_data) == 2:
                 raise BaseInferenceToolkitError(422, "two is not allowed", "Unprocessable Entity")
@@ -225,7 +225,7 @@ def test_errors_raised_by_user_code_keep_their_status_or_are_500(trained_model, 
     ("import no_such_module_anywhere\n", "inference.py", "no_such_module_anywhere"),
 ])
 def test_user_code_that_cannot_work_fails_the_load(trained_model, tmp_path, clean_imports, source, program, error):  # noqa: F811
-    from mnist_container.handler_service import load_functions
+    from sagemaker_mnist_container.handler_service import load_functions
 
     model_dir = _with_code(trained_model, tmp_path, source)
     with pytest.raises(Exception) as caught:
@@ -312,7 +312,7 @@ def test_requests_handed_over_together_share_one_forward_pass_and_keep_their_own
 
 
 def test_a_big_request_goes_through_the_net_alone(trained_model, monkeypatch):  # noqa: F811
-    from mnist_container import handler_service
+    from sagemaker_mnist_container import handler_service
 
     service = InProcessService(trained_model.model_dir)
     monkeypatch.setattr(handler_service, "MAX_TOGETHER", 4)
@@ -328,7 +328,7 @@ def test_a_big_request_goes_through_the_net_alone(trained_model, monkeypatch):  
 
 def test_a_models_own_functions_take_the_requests_one_at_a_time(trained_model, tmp_path, clean_imports):  # noqa: F811
     model_dir = _with_code(trained_model, tmp_path, """
-        from mnist import inference
+        from sagemaker_mnist import inference
 
         SEEN = []
 
@@ -342,3 +342,19 @@ def test_a_models_own_functions_take_the_requests_one_at_a_time(trained_model, t
                                        (json_body(images[1:3]), "application/json", None)])
     assert [status for status, _, _ in answers] == [200, 200]
     assert sys.modules["inference"].SEEN == [1, 2]
+
+
+def test_an_artifact_made_before_the_rename_serves_with_its_own_copy(trained_model, tmp_path, clean_imports):  # noqa: F811
+    # Artifacts written before the package was renamed carry code/mnist/ and an inference.py that
+    # imports mnist.inference: that copy is a user's code now, and still answers as it did.
+    import re
+
+    model_dir = trained_model.copy_to(tmp_path / "model")
+    code = model_dir / "code"
+    (code / "sagemaker_mnist").rename(code / "mnist")
+    for path in [code / "inference.py", *(code / "mnist").glob("*.py")]:
+        path.write_text(re.sub(r"\bsagemaker_mnist\b", "mnist", path.read_text()))
+    service = InProcessService(model_dir)
+    labels, _ = _predicted(*service.invoke(json_body(trained_model.images[SAMPLE]), "application/json"))
+    np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
+    assert sys.modules["mnist.inference"].__file__ == str(code / "mnist" / "inference.py")

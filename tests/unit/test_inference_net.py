@@ -1,10 +1,10 @@
-"""mnist.inference.InferenceNet computes what the trained MnistNet computes, on both of its paths
+"""sagemaker_mnist.inference.InferenceNet computes what the trained MnistNet computes, on both of its paths
 (the stem as a matrix product for small batches, conv2d for large ones)."""
 import pytest
 import torch
 
-from mnist import model
-from mnist.inference import InferenceNet
+from sagemaker_mnist import model
+from sagemaker_mnist.inference import InferenceNet
 
 pytestmark = pytest.mark.unit
 

@@ -1,10 +1,10 @@
-"""How the image launches multi-model-server (mnist_container.launcher)."""
+"""How the image launches multi-model-server (sagemaker_mnist_container.launcher)."""
 import pathlib
 import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from mnist_container import launcher
+from sagemaker_mnist_container import launcher
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""mnist.model and mnist.recipe: the net's shape and on-disk round trip, and every recipe choice
+"""sagemaker_mnist.model and sagemaker_mnist.recipe: the net's shape and on-disk round trip, and every recipe choice
 constructs while an unknown one fails with a ValueError that names what is accepted."""
 import json
 import types
@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 
-from mnist import hyperparameters, model, recipe
+from sagemaker_mnist import hyperparameters, model, recipe
 
 pytestmark = pytest.mark.unit
 

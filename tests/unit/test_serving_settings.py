@@ -1,8 +1,8 @@
-"""mnist_container.settings: the batch settings of the endpoint's model reach the plugin's agent,
+"""sagemaker_mnist_container.settings: the batch settings of the endpoint's model reach the plugin's agent,
 only for a single-model endpoint, and a wrong value names its variable."""
 import pytest
 
-from mnist_container.settings import Settings, SettingsError
+from sagemaker_mnist_container.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.unit
 

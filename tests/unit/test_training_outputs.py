@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cloud import common
-from mnist import artifacts, checkpoints, failures, model, report
-from mnist.failures import TrainingError
+from sagemaker_mnist import artifacts, checkpoints, failures, model, report
+from sagemaker_mnist.failures import TrainingError
 from support import REPO
 
 pytestmark = pytest.mark.unit
@@ -98,9 +98,9 @@ def test_corrupt_checkpoint_says_what_to_do(tmp_path):
 
 
 def test_an_artifact_without_its_handler_module_is_refused_before_anything_is_written(tmp_path, monkeypatch):
-    # The code folder as a source_dir with its own copy of the mnist package and no inference.py has it.
+    # The code folder as a source_dir with its own copy of the sagemaker_mnist package and no inference.py has it.
     source = tmp_path / "source"
-    (source / "mnist").mkdir(parents=True)
+    (source / "sagemaker_mnist").mkdir(parents=True)
     monkeypatch.setattr(artifacts, "source_code_dir", lambda: str(source))
     model_dir = tmp_path / "model"
     model_dir.mkdir()

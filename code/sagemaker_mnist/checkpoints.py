@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from mnist.failures import TrainingError
+from sagemaker_mnist.failures import TrainingError
 
 CHECKPOINT_FILE = "checkpoint.pt"
 

@@ -2,10 +2,15 @@
 
 MMS runs `<python> .../mms/model_service_worker.py --sock-type unix ...` to start a model's
 backend. This hands that command line, the environment and the three standard streams (MMS
-reads the backend's log from them) to the preloader (mnist_container.preload), which forks a
+reads the backend's log from them) to the preloader (sagemaker_mnist_container.preload), which forks a
 backend with torch already imported; then it stands in for that backend: it passes on the
 signals it gets and exits with the backend's status, and when MMS kills it, the preloader kills
 the backend. Without a preloader it becomes the real interpreter, as if MMS had started that.
+
+Either way the backend's PYTHONPATH lists the model's code/ folder last, not first where
+sagemaker-inference puts it: the image's own packages then import from the image whatever a
+model's code/ holds (a user's mnist.py, a copy of this project's package), and the handler
+service puts code/ first itself once they are imported, for the user's modules.
 
 Standard library only: it runs as `python3 -I -S`, in about 20 ms.
 """
@@ -21,11 +26,15 @@ SOCKET_ENV = "MNIST_PRELOAD_SOCKET"
 WORKER_PYTHON_ENV = "MNIST_WORKER_PYTHON"
 # A request is one length-prefixed JSON document, sent with the client's stdin, stdout and stderr.
 HEADER = struct.Struct("!I")
+# sagemaker-inference's code directory for an endpoint's model (environment.code_dir), which its
+# start_model_server puts first on PYTHONPATH.
+SAGEMAKER_CODE_DIR = "/opt/ml/model/code"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    os.environ["PYTHONPATH"] = code_dir_last(os.environ.get("PYTHONPATH", ""))
     try:
         connection, replies, pid = ask_preloader(os.environ[SOCKET_ENV], argv)
     except (KeyError, OSError, ValueError):
@@ -40,6 +49,13 @@ def main(argv=None):
         return 1
     # A backend ended by signal N exits as a shell reports it: 128 + N.
     return 128 - code if code < 0 else code
+
+
+def code_dir_last(python_path, code_dir=SAGEMAKER_CODE_DIR):
+    """`python_path` (a PYTHONPATH) with `code_dir` moved to its end."""
+    entries = [entry for entry in python_path.split(os.pathsep) if entry]
+    code = [entry for entry in entries if os.path.normpath(entry) == code_dir]
+    return os.pathsep.join([entry for entry in entries if entry not in code] + code)
 
 
 def ask_preloader(path, argv):

@@ -1,5 +1,5 @@
 """How the net is trained: presets of hyperparameters, optimizer, learning-rate schedule, loss and
-augmentation. The trainer (mnist.trainer) owns the loop; this module owns the choices.
+augmentation. The trainer (sagemaker_mnist.trainer) owns the loop; this module owns the choices.
 
 `hp` below is the trainer's parsed hyperparameters object (attribute access: hp.lr, hp.optimizer...).
 """

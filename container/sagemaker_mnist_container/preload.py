@@ -5,7 +5,7 @@ On a cold start MMS starts a model's Python backend (mms/model_service_worker.py
 JVM is up, 1.5-2 s after `serve`, and that backend then spends about 3 s importing torch before it
 can load the model: together most of the time to a healthy /ping. `serve` starts this preloader
 first (start()), so the import runs while the JVM starts. MMS starts backends with the
-interpreter its launcher ran on; mnist_container.launcher makes that bin/worker-python, which hands
+interpreter its launcher ran on; sagemaker_mnist_container.launcher makes that bin/worker-python, which hands
 its command line, environment and standard streams to the preloader (preload_client). The
 preloader forks; the child takes them over and runs model_service_worker.py as MMS asked, with
 torch already imported. Nothing is shared but imported code: each model is still loaded by its
@@ -27,17 +27,17 @@ import subprocess
 import sys
 import time
 
-from mnist_container.launcher import BIN_DIR
+from sagemaker_mnist_container.launcher import BIN_DIR
 # The wire format and names are the client's: it runs with the standard library alone.
-from mnist_container.preload_client import HEADER, SOCKET_ENV, WORKER_PYTHON_ENV
+from sagemaker_mnist_container.preload_client import HEADER, SOCKET_ENV, WORKER_PYTHON_ENV
 
 logger = logging.getLogger("preload")
 
 # What every backend imports before it can load a model; torch, numpy and PIL come with them.
-PRELOADED = ("mnist_container.handler_service", "mms.model_service_worker", "mms.service")
+PRELOADED = ("sagemaker_mnist_container.handler_service", "mms.model_service_worker", "mms.service")
 # Packages a model's own code/ may carry a copy of (the trainer's artifacts do): a backend whose
 # path finds another copy imports that one, as it would without the preloader.
-OWN_PACKAGES = ("mnist", "mnist_container")
+OWN_PACKAGES = ("sagemaker_mnist", "sagemaker_mnist_container")
 MAX_REQUEST = 16 * 2**20
 PR_SET_PDEATHSIG = 1
 
@@ -66,7 +66,7 @@ def environment(socket_path, environ=None):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        sys.exit("usage: python -m mnist_container.preload SOCKET")
+        sys.exit("usage: python -m sagemaker_mnist_container.preload SOCKET")
     logging.basicConfig(stream=sys.stdout, level=logging.INFO,
                         format="%(asctime)s [%(levelname)s] %(name)s - %(message)s")
     _die_with_parent()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mnist.failures import TrainingError
+from sagemaker_mnist.failures import TrainingError
 
 TRAIN, TEST = "train", "test"
 IMAGE_SIZE = 28

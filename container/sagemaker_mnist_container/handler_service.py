@@ -4,7 +4,7 @@ MMS imports this module and instantiates its one class (MMS requires exactly one
 calls initialize(context) once per worker and handle(data, context) per request. Compared with
 sagemaker-inference's default handler service, which it replaces:
   - a model that fails to load takes the worker down (and, for an endpoint's single model, the
-    whole container: see mnist_container.serving) instead of leaving a worker that MMS reports
+    whole container: see sagemaker_mnist_container.serving) instead of leaving a worker that MMS reports
     loaded and that answers 500 forever;
   - a bad request gets a 4xx with a JSON body saying what was wrong and what is accepted; the
     toolkit answers 500 with a traceback for most of them;
@@ -15,9 +15,12 @@ sagemaker-inference's default handler service, which it replaces:
     waiting, by default) go through the net in one forward pass when the built-in input_fn,
     predict_fn and output_fn serve the model, each still decoded, encoded and answered on its own.
 A model's code/inference.py (or the file SAGEMAKER_PROGRAM names) may define model_fn, input_fn,
-predict_fn, output_fn, or transform_fn instead of the last three; mnist.inference supplies the
-rest. A function that declares a `context` parameter also receives MMS's request context, as with
-the toolkit.
+predict_fn, output_fn, or transform_fn instead of the last three. The image fills in the rest, as
+AWS's PyTorch inference container does: when the model is this project's own (the model_fn is
+sagemaker_mnist.inference's, which loads model.pth + model.json) the MNIST handlers, anything else
+(a model_fn of the user's own, or no code and no model.json) sagemaker_mnist_container.pytorch_defaults.
+A function that takes one argument more than the contract gives it, or declares a `context`
+parameter, also receives MMS's context (system_properties: model_dir, gpu_id), as with the toolkits.
 """
 import importlib.util
 import inspect
@@ -29,13 +32,15 @@ import sys
 import traceback
 
 import torch
-from mnist import inference as default_handlers
-from mnist.codecs import media_type
-from mnist.errors import BadRequest, ClientError, PayloadTooLarge
+from sagemaker_mnist import inference as default_handlers
+from sagemaker_mnist import model as mnist_model
+from sagemaker_mnist.codecs import media_type
+from sagemaker_mnist.errors import BadRequest, ClientError, PayloadTooLarge
 from sagemaker_inference.errors import BaseInferenceToolkitError
 
-from mnist_container.serving import SERVE_PID_ENV, failure_report
-from mnist_container.settings import Settings
+from sagemaker_mnist_container import pytorch_defaults
+from sagemaker_mnist_container.serving import SERVE_PID_ENV, failure_report
+from sagemaker_mnist_container.settings import Settings
 
 logger = logging.getLogger(__name__)
 CODE_DIR = "code"
@@ -44,6 +49,8 @@ CODE_DIR = "code"
 MAX_TOGETHER = 1024
 # The toolkit's convention for user functions: JSON and CSV bodies arrive as str.
 _TEXT_TYPES = ("application/json", "text/csv")
+# How a handler function takes MMS's context, if at all (_check_signature).
+KEYWORD, POSITIONAL = "keyword", "positional"
 _SIGNATURES = {
     "model_fn": ("model_dir",),
     "input_fn": ("request_body", "request_content_type"),
@@ -177,13 +184,16 @@ class HandlerService:
         return self._call("output_fn", context, prediction, accept)
 
     def _call(self, name, context, *args):
-        if self._takes_context[name]:
+        passing = self._takes_context[name]
+        if passing == KEYWORD:
             return self._functions[name](*args, context=context)
+        if passing == POSITIONAL:
+            return self._functions[name](*args, context)
         return self._functions[name](*args)
 
 
 def _built_in(function, name):
-    """Whether `function` is mnist.inference's `name`: this image's, or the copy of the package
+    """Whether `function` is sagemaker_mnist.inference's `name`: this image's, or the copy of the package
     that a trainer's artifact carries in code/ (its code/inference.py imports them from there)."""
     return (getattr(function, "__module__", None) == default_handlers.__name__
             and getattr(function, "__name__", None) == name)
@@ -204,15 +214,18 @@ def _groups(decoded, limit):
 
 
 def load_functions(model_dir, program, program_given):
-    """The handler functions for a model: its own from code/<program>, mnist.inference's for the
+    """The handler functions for a model: its own from code/<program>, sagemaker_mnist.inference's for the
     rest. Returns ({name: function}, {name: takes a context argument})."""
     code_dir = os.path.join(model_dir, CODE_DIR)
     path = os.path.join(code_dir, program)
     module = None
     if os.path.isfile(path):
-        # The user's module may import its neighbours in code/.
-        if code_dir not in sys.path:
-            sys.path.insert(0, code_dir)
+        # The user's module may import its neighbours in code/, and they come before anything
+        # else of the same name (worker-python put code/ last, so that this image's own
+        # packages, already imported now, came from the image).
+        if code_dir in sys.path:
+            sys.path.remove(code_dir)
+        sys.path.insert(0, code_dir)
         name = os.path.splitext(program)[0]
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -227,33 +240,45 @@ def load_functions(model_dir, program, program_given):
         raise ValueError("%s defines transform_fn and also %s; define transform_fn alone, or the others"
                          % (path, ", ".join(sorted(own.keys() & {"input_fn", "predict_fn", "output_fn"}))))
     functions = dict(own)
-    functions.setdefault("model_fn", default_handlers.model_fn)
+    if "model_fn" not in functions:
+        # This project's artifact (model.pth + model.json) gets its own loader; anything else the
+        # loader of AWS's PyTorch container (a TorchScript model.pt, or the one .pt/.pth file).
+        own_artifact = os.path.isfile(os.path.join(model_dir, mnist_model.CONFIG_FILE))
+        functions["model_fn"] = default_handlers.model_fn if own_artifact else pytorch_defaults.model_fn
+    # The MNIST input, predict and output functions only around the MNIST model_fn: a user's own
+    # model gets its tensors as they are and its raw output back, as on AWS's PyTorch container.
+    defaults = default_handlers if _built_in(functions["model_fn"], "model_fn") else pytorch_defaults
     if "transform_fn" not in functions:
-        functions.setdefault("input_fn", default_handlers.input_fn)
-        functions.setdefault("predict_fn", default_handlers.predict_fn)
-        functions.setdefault("output_fn", default_handlers.output_fn)
+        for name in ("input_fn", "predict_fn", "output_fn"):
+            functions.setdefault(name, getattr(defaults, name))
     takes_context = {name: _check_signature(name, function) for name, function in functions.items()}
+    logger.info("model %s: %s", model_dir, ", ".join(
+        "%s from %s" % (name, getattr(function, "__module__", "?")) for name, function in functions.items()))
     return functions, takes_context
 
 
 def _check_signature(name, function):
-    """Whether `function` takes a context argument; raises TypeError if it cannot take the
-    arguments SageMaker's contract gives `name`."""
+    """How `function` takes MMS's context: KEYWORD (a `context` parameter), POSITIONAL (one
+    required argument more than the contract's, as the toolkits pass it: model_fn(model_dir,
+    context)) or None; raises TypeError if it cannot take the arguments the contract gives `name`."""
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
-        return False
-    takes_context = "context" in signature.parameters
+        return None
     arguments = _SIGNATURES[name]
-    try:
-        if takes_context:
-            signature.bind(*arguments, context=None)
-        else:
-            signature.bind(*arguments)
-    except TypeError:
-        raise TypeError("%s must take (%s), as SageMaker's inference contract says; %s takes %s"
-                        % (name, ", ".join(arguments), getattr(function, "__qualname__", name), signature)) from None
-    return takes_context
+    for passing, trial in ((KEYWORD, lambda: signature.bind(*arguments, context=None)),
+                           (None, lambda: signature.bind(*arguments)),
+                           (POSITIONAL, lambda: signature.bind(*arguments, None))):
+        if passing == KEYWORD and "context" not in signature.parameters:
+            continue
+        try:
+            trial()
+            return passing
+        except TypeError:
+            continue
+    raise TypeError("%s must take (%s), as SageMaker's inference contract says, and may take a context "
+                    "after them; %s takes %s"
+                    % (name, ", ".join(arguments), getattr(function, "__qualname__", name), signature))
 
 
 def _give_up(model_dir, error, trace):

@@ -6,7 +6,7 @@ PyTorch inference containers call them through sagemaker-inference's transformer
 code/inference.py may replace any of them.
 
   model_fn(model_dir)               the net from model.pth + model.json, prepared for inference
-  input_fn(body, content_type)      float32 tensor N x 1 x 28 x 28 (mnist.codecs lists the formats)
+  input_fn(body, content_type)      float32 tensor N x 1 x 28 x 28 (sagemaker_mnist.codecs lists the formats)
   predict_fn(images, model)         float32 numpy N x 10 class probabilities
   output_fn(probabilities, accept)  (body bytes, content type)
 """
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist import codecs
-from mnist import model as mnist_model
+from sagemaker_mnist import codecs
+from sagemaker_mnist import model as mnist_model
 
 
 class ModelLoadError(RuntimeError):
@@ -28,7 +28,7 @@ def model_fn(model_dir):
         net = mnist_model.load(model_dir, device)
     except Exception as e:
         raise ModelLoadError(
-            "cannot load the model in %s: it must hold %s and %s as mnist.model.save writes them "
+            "cannot load the model in %s: it must hold %s and %s as sagemaker_mnist.model.save writes them "
             "(SageMaker unpacks model.tar.gz there); %s: %s"
             % (model_dir, mnist_model.WEIGHTS_FILE, mnist_model.CONFIG_FILE, type(e).__name__, e)) from e
     model = InferenceNet(net)

@@ -15,8 +15,8 @@ import math
 import os
 from dataclasses import dataclass, fields
 
-from mnist import recipe
-from mnist.failures import TrainingError, output_dir
+from sagemaker_mnist import recipe
+from sagemaker_mnist.failures import TrainingError, output_dir
 
 # SageMaker's environment, as the training toolkit sets it for the script.
 SM_CHANNEL_TRAINING = "SM_CHANNEL_TRAINING"

@@ -3,7 +3,7 @@ first on the PATH sagemaker-inference's start_model_server finds the launcher on
 launcher (mms.model_server.start), with two changes:
 
   - the JVM gets bin/worker-python as the Python to start model backends with (the launcher passes
-    its own sys.executable), so that backends fork from the preloader (mnist_container.preload);
+    its own sys.executable), so that backends fork from the preloader (sagemaker_mnist_container.preload);
   - MMS logs through this image's log4j2.xml, not the one sagemaker-inference names: each line
     once, to standard output (see the file).
 """

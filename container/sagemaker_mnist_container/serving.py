@@ -1,6 +1,6 @@
 """`serve`: what SageMaker runs in the inference image (`docker run IMAGE serve`).
 
-Reads the settings (mnist_container.settings), hands them to sagemaker-inference's
+Reads the settings (sagemaker_mnist_container.settings), hands them to sagemaker-inference's
 start_model_server in the form it reads, and starts multi-model-server with this image's handler
 service and endpoint plugin. start_model_server blocks until the server ends and forwards SIGTERM
 to it, so `docker stop` ends the container within seconds.
@@ -25,19 +25,19 @@ import warnings
 
 import psutil
 
-from mnist_container import preload
-from mnist_container import settings as settings_module
+from sagemaker_mnist_container import preload
+from sagemaker_mnist_container import settings as settings_module
 
 logger = logging.getLogger("serve")
 
 # The module MMS loads in each worker. Named, not imported: it imports torch, which this process,
 # started first on every cold start, has no use for.
-HANDLER_SERVICE = "mnist_container.handler_service"
+HANDLER_SERVICE = "sagemaker_mnist_container.handler_service"
 # Set for the workers when serving one model: the process to tell when that model cannot be
 # loaded (SIGUSR1). A multi-model server leaves it unset; there a failed load fails only the load
 # request.
 SERVE_PID_ENV = "MNIST_SERVE_PID"
-# Built by Dockerfile.serve (python -m mnist_container.plugin).
+# Built by Dockerfile.serve (python -m sagemaker_mnist_container.plugin).
 PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
 # The name start_model_server gives an endpoint's single model.
 MODEL_NAME = "model"
@@ -56,7 +56,7 @@ def main():
         logger.error("cannot start: %s", e)
         sys.exit(2)
     os.environ.update(settings.toolkit_environment(PLUGIN_JAR))
-    # First, so that torch is imported while the JVM starts (mnist_container.preload).
+    # First, so that torch is imported while the JVM starts (sagemaker_mnist_container.preload).
     socket_path = os.path.join(tempfile.gettempdir(), "mnist-preload-%d.sock" % os.getpid())
     preload.start(socket_path)
     os.environ.update(preload.environment(socket_path))

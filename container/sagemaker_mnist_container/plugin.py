@@ -1,7 +1,7 @@
 """Builds the model server's plugin (mms_plugin/*.java): the /ping and /execution-parameters
 endpoints, and the agent that gives MMS's workers affinity (WorkerAffinity.java).
 
-    python -m mnist_container.plugin JAR
+    python -m sagemaker_mnist_container.plugin JAR
 
 compiles the sources against the installed multi-model-server's jar and writes JAR. The image
 build runs it (Dockerfile.serve); the server tests and the benchmark run it on the host. It needs
@@ -60,5 +60,5 @@ def build(jar_path, java="java"):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m mnist_container.plugin JAR")
+        sys.exit("usage: python -m sagemaker_mnist_container.plugin JAR")
     build(sys.argv[1])

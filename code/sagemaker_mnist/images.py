@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from mnist.errors import BadRequest
+from sagemaker_mnist.errors import BadRequest
 
 SIZE = 28
 BOX = 20

@@ -13,7 +13,7 @@ Inputs (Content-Type)
   application/x-npy      an .npy array of shape 28x28, 784, N x 28 x 28, N x 784 or N x 1 x 28 x 28;
                          read without pickle, so no code in a request ever runs
   image/png, image/jpeg, application/x-image
-                         one picture of a digit, any size and colour (see mnist.images)
+                         one picture of a digit, any size and colour (see sagemaker_mnist.images)
 Array pixel values are 0-255 or 0-1: an image with any value above 1 is read as 0-255.
 
 Outputs (Accept)
@@ -30,8 +30,8 @@ import math
 
 import numpy as np
 
-from mnist import images
-from mnist.errors import BadRequest, NotAcceptable, UnsupportedContentType
+from sagemaker_mnist import images
+from sagemaker_mnist.errors import BadRequest, NotAcceptable, UnsupportedContentType
 
 JSON = "application/json"
 CSV = "text/csv"

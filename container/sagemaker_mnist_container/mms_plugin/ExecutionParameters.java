@@ -11,7 +11,7 @@ import software.amazon.ai.mms.servingsdk.http.Response;
 
 /**
  * Batch transform asks GET /execution-parameters before sending data, for the defaults of a job
- * that leaves them unset. The values come from the serving settings (mnist_container.settings),
+ * that leaves them unset. The values come from the serving settings (sagemaker_mnist_container.settings),
  * handed to the JVM as system properties by `serve`.
  */
 @Endpoint(

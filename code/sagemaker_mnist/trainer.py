@@ -2,10 +2,10 @@
 
 main() reads the job (hyperparameters and SM_* environment), loads the channels, trains the CNN
 with the recipe's optimizer, schedule, loss and augmentation, and leaves:
-  - a `#metrics` line per epoch in the log (mnist.report.metric_line),
+  - a `#metrics` line per epoch in the log (sagemaker_mnist.report.metric_line),
   - a checkpoint per epoch in the checkpoint directory, resumed when a job starts with one,
-  - the model artifact in the model directory (mnist.artifacts),
-  - the evaluation report in the output data directory (mnist.report).
+  - the model artifact in the model directory (sagemaker_mnist.artifacts),
+  - the evaluation report in the output data directory (sagemaker_mnist.report).
 A fault in the job's input writes one line to /opt/ml/output/failure and exits non-zero. SIGTERM
 (StopTrainingJob, a spot interruption) saves a checkpoint at the current step and exits.
 """
@@ -21,9 +21,9 @@ import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from mnist import artifacts, checkpoints, data, distributed, failures, hyperparameters, recipe, report
-from mnist.failures import TrainingError
-from mnist.model import build_model
+from sagemaker_mnist import artifacts, checkpoints, data, distributed, failures, hyperparameters, recipe, report
+from sagemaker_mnist.failures import TrainingError
+from sagemaker_mnist.model import build_model
 
 CHECKPOINT_VERSION = 1
 # Hyperparameters that do not change what is trained: a checkpoint resumes across changes to them.
