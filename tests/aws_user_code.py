@@ -49,6 +49,8 @@ SHADOWS = {
     "sagemaker_mnist.py": "raise ImportError('the user sagemaker_mnist.py was imported by the image')\n",
     "sagemaker_mnist_container.py": "raise ImportError('the user sagemaker_mnist_container.py was imported')\n",
     "train.py": "raise ImportError('the user train.py was imported by the image')\n",
+    # SAGEMAKER_PROGRAM names mnist.py: an inference.py beside it is not the program.
+    "inference.py": "raise ImportError('inference.py is not the program here')\n",
 }
 
 

@@ -29,7 +29,6 @@ def aws_model(tmp_path, monkeypatch, clean_imports):  # noqa: F811
     code.mkdir(parents=True)
     torch.save(net.state_dict(), model_dir / "model.pth")
     (code / "mnist.py").write_text(AWS_EXAMPLE)
-    (code / "inference.py").write_text("raise ImportError('inference.py is not the program here')\n")
     for name, text in SHADOWS.items():
         (code / name).write_text(text)
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "mnist.py")
