@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/fresh_clone.py              # both commands, about 35 minutes on 2 cores
     .venv/bin/python bench/fresh_clone.py --commands scripts/local.sh
+    .venv/bin/python bench/fresh_clone.py --commands scripts/local.sh --cold   # images built from nothing
 
 Clones the repository's HEAD into an empty temporary folder (so no sibling folder can help it,
 as on a user's machine), runs each command there in turn as a user would, with no MNIST_DIR and
@@ -10,7 +11,11 @@ brings no Python environments, so both are created in it from the package regist
 machine already had (a Docker engine, the images' layers in Docker's cache) is recorded beside
 the times, since it decides how long the set-up takes.
 
-Writes bench/results/fresh_clone.json; bench/publish.py puts its table in the README.
+With --cold it first removes the project's images, the base image build.sh makes and Docker's
+build cache, so that the set-up builds everything (all but the engine itself) as on a new machine.
+
+Writes bench/results/fresh_clone.json (fresh_clone_cold.json with --cold); bench/publish.py puts
+their tables in the README.
 """
 import argparse
 import os
@@ -43,6 +48,18 @@ def machine_state():
             "java": shutil.which("java") is not None}
 
 
+def forget_images():
+    docker = shutil.which("docker")
+    if not docker:
+        return
+    names = subprocess.run([docker, "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                           text=True).stdout.split()
+    ours = [name for name in names if name.split(":")[0] in {image.split(":")[0] for image in IMAGES}]
+    if ours:
+        subprocess.run([docker, "rmi", "-f", *ours], check=True, capture_output=True)
+    subprocess.run([docker, "builder", "prune", "-af"], check=True, capture_output=True)
+
+
 def run_command(command, clone, env):
     print("== %s in %s" % (command, clone), flush=True)
     started = time.monotonic()
@@ -62,9 +79,13 @@ def main(argv=None):
     p.add_argument("--commands", nargs="+", default=list(COMMANDS), choices=COMMANDS)
     p.add_argument("--out", type=pathlib.Path, default=provenance.RESULTS)
     p.add_argument("--keep", action="store_true", help="keep the clone (default: removed at the end)")
+    p.add_argument("--cold", action="store_true",
+                   help="first remove the project's images and Docker's build cache (all is built again)")
     args = p.parse_args(argv)
 
-    run = provenance.Run("fresh_clone", vars(args), argv)
+    if args.cold:
+        forget_images()
+    run = provenance.Run("fresh_clone_cold" if args.cold else "fresh_clone", vars(args), argv, script="fresh_clone")
     parent = pathlib.Path(tempfile.mkdtemp(prefix="fresh-clone-"))
     clone = parent / "clone"
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}

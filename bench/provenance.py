@@ -110,7 +110,7 @@ def portable(value):
 class Run:
     """One bench run's record, begun before it measures and written by `finish`."""
 
-    def __init__(self, bench, arguments, argv=None, with_torch=False, **machine_facts):
+    def __init__(self, bench, arguments, argv=None, with_torch=False, script=None, **machine_facts):
         self.started = time.monotonic()
         argv = sys.argv[1:] if argv is None else list(argv)
         self.record = {
@@ -119,7 +119,7 @@ class Run:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "commit": commit(),
             "machine": dict(machine(with_torch), **machine_facts),
-            "command": ["bench/%s.py" % bench] + portable(argv),
+            "command": ["bench/%s.py" % (script or bench)] + portable(argv),
             "arguments": {name: portable(value) for name, value in sorted(arguments.items())},
             "load_average": {"before": load_average(), "after": None},
         }

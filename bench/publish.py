@@ -438,6 +438,7 @@ def minutes(x):
 
 
 @renderer("fresh_clone")
+@renderer("fresh_clone_cold")
 def fresh_clone(result):
     before = result["data"]["machine_before"]
     rows = ["| command | exit status | wall time |", "|---|---:|---:|"]
