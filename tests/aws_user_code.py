@@ -74,3 +74,16 @@ def npy(array):
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+def write_model(folder, example=AWS_EXAMPLE):
+    """A model directory as AWS's example leaves it: model.pth (user_net()'s state dict) and code/
+    with mnist.py and SHADOWS. Returns (folder, the net), the net to compute what answers must be."""
+    net = user_net()
+    code = folder / "code"
+    code.mkdir(parents=True)
+    torch.save(net.state_dict(), folder / "model.pth")
+    (code / "mnist.py").write_text(example)
+    for name, text in SHADOWS.items():
+        (code / name).write_text(text)
+    return folder, net

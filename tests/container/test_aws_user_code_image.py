@@ -14,20 +14,14 @@ import pytest
 import torch
 
 from images import wait_for
-from aws_user_code import AWS_EXAMPLE, SHADOWS, normalised, npy, user_net
+from aws_user_code import AWS_EXAMPLE, normalised, npy, write_model
 from test_serve_image import STARTUP_TIMEOUT, readable, running
 
 pytestmark = pytest.mark.container
 
 
 def _aws_model(folder, example=AWS_EXAMPLE):
-    net = user_net()
-    code = folder / "code"
-    code.mkdir(parents=True)
-    torch.save(net.state_dict(), folder / "model.pth")
-    (code / "mnist.py").write_text(example)
-    for name, text in SHADOWS.items():
-        (code / name).write_text(text)
+    folder, net = write_model(folder, example)
     readable(folder)
     return folder, net
 

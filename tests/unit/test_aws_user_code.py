@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sagemaker_mnist_container import handler_service, pytorch_defaults  # noqa: F401 - before clean_imports' snapshot
-from aws_user_code import AWS_EXAMPLE, SHADOWS, normalised, npy, user_net
+from aws_user_code import AWS_EXAMPLE, normalised, npy, write_model
 from serving_fixtures import InProcessService, clean_imports  # noqa: F401
 
 pytestmark = pytest.mark.unit
@@ -23,14 +23,7 @@ pytestmark = pytest.mark.unit
 def aws_model(tmp_path, monkeypatch, clean_imports):  # noqa: F811
     """A model directory as AWS's example leaves it, served with SAGEMAKER_PROGRAM=mnist.py; and
     the same net in the test, to compute what the answers must be."""
-    net = user_net()
-    model_dir = tmp_path / "model"
-    code = model_dir / "code"
-    code.mkdir(parents=True)
-    torch.save(net.state_dict(), model_dir / "model.pth")
-    (code / "mnist.py").write_text(AWS_EXAMPLE)
-    for name, text in SHADOWS.items():
-        (code / name).write_text(text)
+    model_dir, net = write_model(tmp_path / "model")
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "mnist.py")
     return model_dir, net
 
