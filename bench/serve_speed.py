@@ -43,15 +43,16 @@ import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "code"), str(REPO / "container")]
+sys.path[:0] = [str(REPO), str(REPO / "code"), str(REPO / "container")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import load as client  # noqa: E402
 import provenance  # noqa: E402
-import serving_fixtures as fixtures  # noqa: E402
-import support  # noqa: E402
+from harness import bodies, small_model  # noqa: E402
+from harness.digits import mnist  # noqa: E402
+from harness.model_server import ModelServer, free_port  # noqa: E402
 from sagemaker_mnist import artifacts, recipe  # noqa: E402
 from sagemaker_mnist_container import plugin  # noqa: E402
 from sagemaker_mnist_container.settings import DEFAULT_VMARGS, default_workers  # noqa: E402
@@ -85,7 +86,7 @@ OURS_HANDLER = "sagemaker_mnist_container.handler_service"
 
 def make_models(workdir, width):
     """Our artifact (as the trainer writes it) and the stock one (same weights, the stock code)."""
-    net, config = fixtures.train_small_model(width=width, n_train=4096)
+    net, config = small_model.train_small_model(width=width, n_train=4096)
     ours = workdir / "ours"
     artifacts.write(str(ours), net, config)
     stock = workdir / "stock"
@@ -155,14 +156,14 @@ def docker(*args, **kwargs):
 
 def cold_start(model_dir, stock):
     """Seconds from `docker run` to /ping 200 and to the first answered invocation."""
-    port = fixtures.free_port()
+    port = free_port()
     args = ["run", "-d", "-p", "127.0.0.1:%d:8080" % port, "-v", "%s:/opt/ml/model:ro" % model_dir]
     if stock:
         args += ["--entrypoint", "python3", SERVE_IMAGE, "-c",
                  "from sagemaker_inference import model_server; model_server.start_model_server()"]
     else:
         args += [SERVE_IMAGE, "serve"]
-    body = fixtures.json_body(support.mnist("t10k")[0][0]).encode()
+    body = bodies.json_body(mnist("t10k")[0][0]).encode()
     started = time.monotonic()
     container = docker(*args).stdout.strip()
     healthy = answered = None
@@ -219,9 +220,9 @@ def main():
     run_record = provenance.Run("serve_speed", vars(args), with_torch=True, java=java_version())
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="serve-speed-"))
-    images, labels = support.mnist("t10k")
-    single = fixtures.json_body(images[0]).encode()
-    batch = fixtures.csv_body(images[:BATCH_ROWS]).encode()
+    images, labels = mnist("t10k")
+    single = bodies.json_body(images[0]).encode()
+    batch = bodies.csv_body(images[:BATCH_ROWS]).encode()
     ours_dir, stock_dir = make_models(workdir, args.width)
     jar = plugin.build(workdir / "plugin.jar")
     workers = default_workers()
@@ -232,9 +233,9 @@ def main():
     limits = {}  # (path, "single" or "batch") -> list over rounds
     rounds = []  # every round's numbers, both paths, in the order measured: the result's raw data
     servers = {
-        "ours": fixtures.ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
+        "ours": ModelServer(workdir / "server-ours", jar, ours_dir, handler=OURS_HANDLER, preload=True),
         # The plugin jar serves the stock path's /ping too; its worker affinity is ours, not stock's.
-        "stock": fixtures.ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER,
+        "stock": ModelServer(workdir / "server-stock", jar, stock_dir, handler=STOCK_HANDLER,
                                       env=STOCK_ENV),
     }
     try:
@@ -245,7 +246,7 @@ def main():
             server.wait_until(lambda s=server: _answers(s, single), 120, "a first answer")
         # Both answer alike on real digits before anything is timed.
         for name, server in servers.items():
-            response = server.invoke(fixtures.json_body(images[:100]), "application/json")
+            response = server.invoke(bodies.json_body(images[:100]), "application/json")
             predicted = _labels(name, response.content)
             print("%-5s accuracy on 100 test digits: %.2f" % (name, (predicted == labels[:100]).mean()), flush=True)
 

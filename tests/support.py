@@ -11,6 +11,7 @@ import struct
 import numpy as np
 
 from data import mnist_files
+from harness import digits
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Found once per test process; a copy that is missing is downloaded (md5-checked) first.
@@ -45,15 +46,9 @@ def write_idx(path, array, gz=None):
         f.write(header + array.tobytes())
 
 
-_cache = {}
-
-
 def mnist(split):
     """(images uint8 [N,28,28], labels uint8 [N]) of the real 'train' or 't10k' split, cached."""
-    if split not in _cache:
-        images, labels = (TRAIN_IMAGES, TRAIN_LABELS) if split == "train" else (TEST_IMAGES, TEST_LABELS)
-        _cache[split] = (read_idx(MNIST_DIR / images), read_idx(MNIST_DIR / labels))
-    return _cache[split]
+    return digits.mnist(split)
 
 
 def write_subset(dest, n_train=2000, n_test=500, test_in=None):
