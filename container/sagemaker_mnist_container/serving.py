@@ -27,16 +27,13 @@ import psutil
 
 from sagemaker_mnist_container import preload
 from sagemaker_mnist_container import settings as settings_module
+from sagemaker_mnist_container.load_failure import SERVE_PID_ENV, failure_report
 
 logger = logging.getLogger("serve")
 
 # The module MMS loads in each worker. Named, not imported: it imports torch, which this process,
 # started first on every cold start, has no use for.
 HANDLER_SERVICE = "sagemaker_mnist_container.handler_service"
-# Set for the workers when serving one model: the process to tell when that model cannot be
-# loaded (SIGUSR1). A multi-model server leaves it unset; there a failed load fails only the load
-# request.
-SERVE_PID_ENV = "MNIST_SERVE_PID"
 # Built by Dockerfile.serve (python -m sagemaker_mnist_container.plugin).
 PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
 # The name start_model_server gives an endpoint's single model.
@@ -131,11 +128,6 @@ def _stop_model_server():
     _, alive = psutil.wait_procs(servers, timeout=10)
     for process in alive:
         process.kill()
-
-
-def failure_report(serve_pid):
-    """Where a worker leaves the reason its model failed to load, for `serve` to print."""
-    return os.path.join(tempfile.gettempdir(), "mnist-serve-%s-load-failure.txt" % serve_pid)
 
 
 if __name__ == "__main__":

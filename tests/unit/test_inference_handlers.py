@@ -225,7 +225,7 @@ def test_errors_raised_by_user_code_keep_their_status_or_are_500(trained_model, 
     ("import no_such_module_anywhere\n", "inference.py", "no_such_module_anywhere"),
 ])
 def test_user_code_that_cannot_work_fails_the_load(trained_model, tmp_path, clean_imports, source, program, error):  # noqa: F811
-    from sagemaker_mnist_container.handler_service import load_functions
+    from sagemaker_mnist_container.user_code import load_functions
 
     model_dir = _with_code(trained_model, tmp_path, source)
     with pytest.raises(Exception) as caught:
@@ -312,10 +312,10 @@ def test_requests_handed_over_together_share_one_forward_pass_and_keep_their_own
 
 
 def test_a_big_request_goes_through_the_net_alone(trained_model, monkeypatch):  # noqa: F811
-    from sagemaker_mnist_container import handler_service
+    from sagemaker_mnist_container import together
 
     service = InProcessService(trained_model.model_dir)
-    monkeypatch.setattr(handler_service, "MAX_TOGETHER", 4)
+    monkeypatch.setattr(together, "MAX_TOGETHER", 4)
     calls = _counting_forwards(service, monkeypatch)
     images = trained_model.images
     answers = service.invoke_together([(json_body(images[0]), "application/json", None),
