@@ -11,11 +11,12 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import requests
 
-from sagemaker_mnist_container import preload
+from sagemaker_mnist_container import endpoint_setup, preload
 from sagemaker_mnist_container.settings import Settings
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -68,6 +69,10 @@ class ModelServer:
         # through the launcher in container/bin.
         self.preload = preload
         self.preloader = None
+        # serve's set-up of the endpoint's model (batches, then workers), run here as serve runs it.
+        self.setup = None
+        self.setup_error = None
+        self.batches_set = threading.Event()
 
     def _config(self, toolkit_env):
         multi = self.settings.multi_model
@@ -121,7 +126,18 @@ class ModelServer:
         # A session of its own: MMS's workers outlive its JVM, so stopping means the whole group.
         self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
+        if not self.settings.multi_model:
+            self.setup = threading.Thread(target=self._set_up, name="endpoint-setup", daemon=True)
+            self.setup.start()
         return self
+
+    def _set_up(self):
+        try:
+            endpoint_setup.batches(self.url, self.settings, lambda line: None)
+            self.batches_set.set()
+            endpoint_setup.workers(self.url, self.settings, lambda line: None)
+        except endpoint_setup.SetupError as e:
+            self.setup_error = e
 
     def ping(self):
         try:
@@ -140,7 +156,12 @@ class ModelServer:
         raise TimeoutError("%s not ready within %d s; log:\n%s" % (what, timeout, self.log()[-6000:]))
 
     def wait_healthy(self, timeout=120):
+        """Waits for /ping 200 and for the set-up's batch settings (raises if the set-up failed)."""
         self.wait_until(lambda: (r := self.ping()) is not None and r.status_code == 200, timeout, "/ping 200")
+        self.wait_until(lambda: self.setup is None or self.batches_set.is_set() or self.setup_error is not None,
+                        timeout, "the endpoint's batch settings")
+        if self.setup_error is not None:
+            raise self.setup_error
         return self
 
     def wait_listening(self, timeout=120):

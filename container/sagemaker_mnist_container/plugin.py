@@ -1,5 +1,6 @@
-"""Builds the model server's plugin (mms_plugin/*.java): the /ping and /execution-parameters
-endpoints, and the agent that gives MMS's workers affinity (WorkerAffinity.java).
+"""Builds the model server's plugin (mms_plugin/*.java; mms_plugin/README.md says what each part
+changes in MMS): the /ping, /execution-parameters and /batching endpoints, and the agent that
+decodes backends' answers whole and gives MMS's workers affinity.
 
     python -m sagemaker_mnist_container.plugin JAR
 
@@ -21,7 +22,7 @@ SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "mms_plugin"
 # The class path MMS's launcher gives the JVM does not list plugins; an agent jar joins it.
 AGENT_CLASS = "mnist.mms.Agent"
 ENDPOINT_INTERFACE = "software.amazon.ai.mms.servingsdk.ModelServerEndpoint"
-ENDPOINT_CLASSES = ("mnist.mms.Ping", "mnist.mms.ExecutionParameters")
+ENDPOINT_CLASSES = ("mnist.mms.Ping", "mnist.mms.ExecutionParameters", "mnist.mms.Batching")
 
 
 def model_server_jar():

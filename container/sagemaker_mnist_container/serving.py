@@ -9,8 +9,9 @@ An endpoint whose model cannot be loaded must not look healthy: the plugin's /pi
 while no worker holds the model, and a worker whose load failed signals this process (SIGUSR1),
 which stops the server and exits 1, so SageMaker sees the failure and the reason is in the log.
 
-An endpoint starts with one worker and adds the others (SAGEMAKER_MODEL_SERVER_WORKERS) once that
-one holds the model, through MMS's management API: /ping turns healthy sooner that way.
+Once MMS listens, sagemaker_mnist_container.endpoint_setup gives the endpoint's model its batch
+settings and, once one worker holds the model, the rest of its workers; if that fails, this
+process stops the server and exits 1 too.
 """
 import logging
 import os
@@ -18,14 +19,11 @@ import signal
 import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 import warnings
 
 import psutil
 
-from sagemaker_mnist_container import preload
+from sagemaker_mnist_container import endpoint_setup, preload
 from sagemaker_mnist_container import settings as settings_module
 from sagemaker_mnist_container.load_failure import SERVE_PID_ENV, failure_report
 
@@ -36,8 +34,6 @@ logger = logging.getLogger("serve")
 HANDLER_SERVICE = "sagemaker_mnist_container.handler_service"
 # Built by Dockerfile.serve (python -m sagemaker_mnist_container.plugin).
 PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
-# The name start_model_server gives an endpoint's single model.
-MODEL_NAME = "model"
 # What start_model_server looks for in a process's command line to find the server.
 MMS_MAIN_CLASS = "com.amazonaws.ml.mms.ModelServer"
 
@@ -61,12 +57,9 @@ def main():
         os.environ[SERVE_PID_ENV] = str(os.getpid())
         signal.signal(signal.SIGUSR1, _stop_after_failed_load)
         if settings.workers > 1:
-            # Workers that start together load together, each slowed by the others: ~3 s on 2
-            # cores when each imported torch itself (before the preloader, and still whenever it
-            # is unavailable). One worker starts alone and the rest follow once it holds the model.
+            # One worker starts alone; endpoint_setup adds the rest once it holds the model.
             os.environ[settings_module.MODEL_SERVER_WORKERS] = "1"
-            threading.Thread(target=_add_workers_when_healthy, args=(settings.port, settings.workers),
-                             name="add-workers", daemon=True).start()
+        threading.Thread(target=_set_up, args=(settings,), name="endpoint-setup", daemon=True).start()
     logger.info("serving %s on port %d: %d workers, %d s timeout, %d MB payloads",
                 "multiple models" if settings.multi_model else "one model", settings.port, settings.workers,
                 settings.timeout_seconds, settings.max_payload_mb)
@@ -78,26 +71,14 @@ def main():
     model_server.start_model_server(handler_service=HANDLER_SERVICE)
 
 
-def _add_workers_when_healthy(port, workers, timeout=3600):
-    base = "http://127.0.0.1:%d" % port
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/ping", timeout=5) as response:
-                if response.status == 200:
-                    break
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    else:
-        return
-    request = urllib.request.Request("%s/models/%s?min_worker=%d&max_worker=%d&synchronous=false"
-                                     % (base, MODEL_NAME, workers, workers), method="PUT")
+def _set_up(settings):
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            logger.info("model loaded; starting %d more workers (%s)", workers - 1, response.status)
-    except (urllib.error.URLError, OSError) as e:
-        logger.error("could not add workers (the endpoint keeps 1): %s", e)
+        endpoint_setup.set_up("http://127.0.0.1:%d" % settings.port, settings, logger.info)
+    except Exception as e:  # noqa: BLE001 - whatever went wrong, the endpoint must not stay up
+        logger.error("the endpoint's set-up failed; stopping the server: %s", e)
+        _stop_model_server()
+        logging.shutdown()
+        os._exit(1)
 
 
 def _stop_after_failed_load(signo, frame):

@@ -26,6 +26,8 @@ MODEL_SERVER_MAX_BATCH_DELAY = "SAGEMAKER_MODEL_SERVER_MAX_BATCH_DELAY"
 BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"
 MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 
+# The name sagemaker-inference's start_model_server gives an endpoint's single model.
+ENDPOINT_MODEL = "model"
 DEFAULT_PORT = 8080
 # multi-model-server refuses to bind a port above this.
 MAX_PORT = 32766
@@ -119,9 +121,8 @@ class Settings:
             "-Dmnist.max_payload_in_mb=%d" % self.max_payload_mb,
         ])
         if not self.multi_model:
-            # The plugin's agent sets them on the endpoint's model (StartupBatching.java); the
-            # models of a multi-model endpoint are MMS's own business (its load API's batch_size).
-            vmargs += " -Dmnist.batch_size=%d -Dmnist.max_batch_delay=%d" % (self.batch_size, self.max_batch_delay_ms)
+            # The model the plugin's /ping waits for (Ping.java).
+            vmargs += " -Dmnist.endpoint_model=%s" % ENDPOINT_MODEL
         # MMS refuses oversized bodies itself with an empty 413. It gets twice the limit, so that a
         # request just over it reaches the handler, which answers a 413 that explains the limit.
         transport_limit = str(2 * self.max_payload_bytes)

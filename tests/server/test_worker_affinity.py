@@ -2,10 +2,10 @@
 next request. Checked on MMS's own Model class as the plugin agent rewrites it (driven by
 tests/server/java/WorkerAffinityCheck.java, with and without the agent's rewrite), and on a real
 server: one request at a time stays on one backend, concurrent requests still use every worker.
-Also the agent's other two changes to MMS: batches of the requests already waiting for the
-endpoint's model (StartupBatching.java, the queue's fills without waiting), and answers from the
-backends decoded only once whole (WholeFrameDecoder.java, checked on answers MMS's own Python
-code writes, split at every byte)."""
+Also the plugin's other changes to MMS: batches of the requests already waiting for the endpoint's
+model (Batching.java, set by serve's endpoint_setup; the queue's fills without waiting), and
+answers from the backends decoded only once whole (WholeFrameDecoder.java, checked on answers MMS's
+own Python code writes, split at every byte)."""
 import json
 import os
 import pathlib
@@ -29,7 +29,7 @@ STOCK_ORDER = "-Dmnist.worker_affinity=false"
 @pytest.fixture(scope="module")
 def harness(plugin_jar, tmp_path_factory):
     classes = tmp_path_factory.mktemp("harness")
-    plugin.javac([HARNESS], classes, [plugin.model_server_jar()])
+    plugin.javac([HARNESS], classes, [plugin.model_server_jar(), plugin_jar])
 
     def run(*vmargs):
         command = ["java", *vmargs, "-javaagent:%s" % plugin_jar,
@@ -66,8 +66,8 @@ def test_mms_model_hands_each_job_to_the_last_idle_worker(harness):
 def test_with_a_batch_delay_of_0_batches_take_what_waits_and_never_wait(harness):
     # The model's own batch delay is 10 minutes: the harness's 10 s deadline for the lone job would
     # run out long before (and fail the run) if the job waited for company as the stock order does.
-    result = harness("-Dmnist.batch_size=8", "-Dmnist.max_batch_delay=0",
-                     "-Dcheck.lone_batch_delay_ms=600000")
+    result = harness("-Dcheck.batching_delay_0=true", "-Dcheck.lone_batch_delay_ms=600000")
+    assert result["batching"] == "only those already waiting"
     assert result["stored_batches"] == [3, 1]
     # Under load, workers still share the jobs, and a worker stopped while waiting loses nothing.
     assert sum(result["concurrent"].values()) == 40 and min(result["concurrent"].values()) >= 5
@@ -140,7 +140,7 @@ def test_a_server_keeps_one_request_at_a_time_on_one_backend(trained_model, plug
         assert len(concurrent) == 2 and sum(concurrent.values()) == 40, concurrent
 
 
-# --- Batches (mms_plugin/StartupBatching.java, SAGEMAKER_MODEL_SERVER_BATCH_SIZE)
+# --- Batches (mms_plugin/Batching.java via endpoint_setup, SAGEMAKER_MODEL_SERVER_BATCH_SIZE)
 
 # The image's handler service, which also says on each answer how many requests MMS handed it
 # together: a count that is complete when the answers are. (MMS's own "Backend response time" lines,

@@ -1,5 +1,6 @@
-"""sagemaker_mnist_container.settings: the batch settings of the endpoint's model reach the plugin's agent,
-only for a single-model endpoint, and a wrong value names its variable."""
+"""sagemaker_mnist_container.settings: the batch settings of the endpoint's model (which
+endpoint_setup applies), the model the plugin's /ping waits for, and a wrong value names its
+variable."""
 import pytest
 
 from sagemaker_mnist_container.settings import Settings, SettingsError
@@ -12,16 +13,19 @@ def _vmargs(env):
 
 
 def test_an_endpoint_batches_up_to_8_waiting_requests_by_default():
-    assert {"-Dmnist.batch_size=8", "-Dmnist.max_batch_delay=0"} <= set(_vmargs({}))
+    settings = Settings.from_env({})
+    assert (settings.batch_size, settings.max_batch_delay_ms) == (8, 0)
 
 
-def test_the_batch_settings_are_passed_on():
-    vmargs = _vmargs({"SAGEMAKER_MODEL_SERVER_BATCH_SIZE": "16", "SAGEMAKER_MODEL_SERVER_MAX_BATCH_DELAY": "5"})
-    assert {"-Dmnist.batch_size=16", "-Dmnist.max_batch_delay=5"} <= set(vmargs)
+def test_the_batch_settings_are_read():
+    settings = Settings.from_env({"SAGEMAKER_MODEL_SERVER_BATCH_SIZE": "16",
+                                  "SAGEMAKER_MODEL_SERVER_MAX_BATCH_DELAY": "5"})
+    assert (settings.batch_size, settings.max_batch_delay_ms) == (16, 5)
 
 
-def test_a_multi_model_endpoint_leaves_batches_to_mms_load_api():
-    assert not [arg for arg in _vmargs({"SAGEMAKER_MULTI_MODEL": "true"}) if arg.startswith("-Dmnist.batch_size")]
+def test_the_plugin_ping_waits_for_the_endpoint_model_only_on_a_single_model_endpoint():
+    assert "-Dmnist.endpoint_model=model" in _vmargs({})
+    assert not [arg for arg in _vmargs({"SAGEMAKER_MULTI_MODEL": "true"}) if arg.startswith("-Dmnist.endpoint_model")]
 
 
 @pytest.mark.parametrize("name, value", [

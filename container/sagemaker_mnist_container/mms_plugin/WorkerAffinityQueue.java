@@ -35,16 +35,20 @@ public class WorkerAffinityQueue<E> extends LinkedBlockingDeque<E> {
     private final ArrayDeque<Waiter<E>> fillingBatch = new ArrayDeque<>();
     private final ArrayDeque<Waiter<E>> idle = new ArrayDeque<>();
 
-    // Set once at start-up (StartupBatching, a batch delay of 0): a worker filling a batch takes
-    // what is waiting and never waits for more, so a lone request is not held back by the delay.
+    // Set by Batching for a batch delay of 0: a worker filling a batch takes what is waiting and
+    // never waits for more, so a lone request is not held back by the delay.
     static volatile boolean fillWithoutWaiting;
+    // Whether MMS's Model made one of these, that is, whether WorkerAffinity applied.
+    static volatile boolean inUse;
 
     public WorkerAffinityQueue() {
         super();
+        inUse = true;
     }
 
     public WorkerAffinityQueue(int capacity) {
         super(capacity);
+        inUse = true;
     }
 
     @Override

@@ -161,12 +161,16 @@ public final class WorkerAffinityCheck {
 
         // Batches of what is waiting: three jobs stored before a worker polls are one batch; a lone
         // job waits out the batch delay (1 s, or -Dcheck.lone_batch_delay_ms) for company, unless
-        // the queue fills batches without waiting (-Dmnist.batch_size above 1 with
-        // -Dmnist.max_batch_delay=0). Given a delay far beyond DEADLINE_MS, a lone job served at all
-        // did not wait: no clock to compare.
+        // the plugin's /batching was asked for a delay of 0 (-Dcheck.batching_delay_0: what it
+        // does, Batching.apply, on this model), which makes the queue fill batches without waiting.
+        // Given a delay far beyond DEADLINE_MS, a lone job served at all did not wait: no clock to
+        // compare.
         Model waiting = new Model(null, 100, null);
         waiting.setBatchSize(4);
         waiting.setMaxBatchDelay(Integer.getInteger("check.lone_batch_delay_ms", 1000));
+        if (Boolean.getBoolean("check.batching_delay_0")) {
+            out.append("\"batching\": \"").append(mnist.mms.Batching.apply(waiting, 4, 0)).append("\", ");
+        }
         for (int i = 0; i < 3; i++) {
             waiting.addJob(job());
         }
