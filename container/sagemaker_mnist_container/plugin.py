@@ -2,10 +2,13 @@
 changes in MMS): the /ping, /execution-parameters and /batching endpoints, and the agent that
 decodes backends' answers whole and gives MMS's workers affinity.
 
-    python -m sagemaker_mnist_container.plugin JAR
+    python -m sagemaker_mnist_container.plugin JAR            # build
+    python -m sagemaker_mnist_container.plugin --check JAR    # check that its rewrites apply
 
-compiles the sources against the installed multi-model-server's jar and writes JAR. The image
-build runs it (Dockerfile.serve); the server tests and the benchmark run it on the host. It needs
+compiles the sources against the installed multi-model-server's jar and writes JAR; --check runs
+the jar's SelfCheck against that MMS and exits 1 unless every rewrite of MMS's classes applies.
+The image build runs both (Dockerfile.serve); the server tests and the benchmark build it on the
+host. It needs
 only a Java runtime: Debian's openjdk-17-jre-headless carries the compiler module, which
 `java -m jdk.compiler/...` runs as javac.
 """
@@ -22,6 +25,7 @@ SOURCE_DIR = pathlib.Path(__file__).resolve().parent / "mms_plugin"
 # The class path MMS's launcher gives the JVM does not list plugins; an agent jar joins it.
 AGENT_CLASS = "mnist.mms.Agent"
 ENDPOINT_INTERFACE = "software.amazon.ai.mms.servingsdk.ModelServerEndpoint"
+SELF_CHECK_CLASS = "mnist.mms.SelfCheck"
 ENDPOINT_CLASSES = ("mnist.mms.Ping", "mnist.mms.ExecutionParameters", "mnist.mms.Batching")
 
 
@@ -59,7 +63,20 @@ def build(jar_path, java="java"):
     return jar_path
 
 
+def check(jar_path, java="java", vmargs=(), class_path=()):
+    """Runs the plugin's SelfCheck (mms_plugin/SelfCheck.java) in a JVM with the agent on the
+    installed MMS (class_path entries go before MMS's jar); returns the CompletedProcess, whose
+    returncode is 0 only if every rewrite applied."""
+    entries = [*map(str, class_path), str(model_server_jar())]
+    return subprocess.run([java, *vmargs, "-javaagent:%s" % jar_path, "-cp", os.pathsep.join(entries),
+                           SELF_CHECK_CLASS], capture_output=True, text=True, timeout=120)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        done = check(sys.argv[2])
+        sys.stdout.write(done.stdout + done.stderr)
+        sys.exit(done.returncode)
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m sagemaker_mnist_container.plugin JAR")
+        sys.exit("usage: python -m sagemaker_mnist_container.plugin [--check] JAR")
     build(sys.argv[1])

@@ -25,6 +25,7 @@ import java.util.Map;
  */
 public class WholeFrameDecoder extends ModelResponseDecoder {
     static final String WORKER_CHANNEL = "com/amazonaws/ml/mms/wlm/WorkerThread$1";
+    static final String FEATURE = "mnist whole frames";
     static final Map<String, String> RENAMES = Map.of(
             "com/amazonaws/ml/mms/util/codec/ModelResponseDecoder", "mnist/mms/WholeFrameDecoder");
 
@@ -33,7 +34,7 @@ public class WholeFrameDecoder extends ModelResponseDecoder {
     }
 
     static ClassRenames transformer() {
-        return new ClassRenames(WORKER_CHANNEL, RENAMES, "mnist whole frames",
+        return new ClassRenames(WORKER_CHANNEL, RENAMES, FEATURE,
                 "the backends' answers are decoded once whole");
     }
 

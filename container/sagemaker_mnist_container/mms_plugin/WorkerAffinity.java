@@ -20,12 +20,13 @@ import java.util.Map;
  */
 final class WorkerAffinity extends ClassRenames {
     static final String MODEL = "com/amazonaws/ml/mms/wlm/Model";
+    static final String FEATURE = "mnist worker affinity";
     static final Map<String, String> RENAMES = Map.of(
             "java/util/concurrent/locks/ReentrantLock", "mnist/mms/PassThroughLock",
             "java/util/concurrent/LinkedBlockingDeque", "mnist/mms/WorkerAffinityQueue");
 
     WorkerAffinity() {
-        super(MODEL, RENAMES, "mnist worker affinity",
+        super(MODEL, RENAMES, FEATURE,
                 "on (the worker idle last takes the next job; -Dmnist.worker_affinity=false for MMS's own order)");
     }
 }
