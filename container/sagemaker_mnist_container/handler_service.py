@@ -34,7 +34,7 @@ import traceback
 import torch
 from sagemaker_mnist import inference as default_handlers
 from sagemaker_mnist import model as mnist_model
-from sagemaker_mnist.codecs import media_type
+from sagemaker_mnist.codecs.content_types import media_type
 from sagemaker_mnist.errors import BadRequest, ClientError, PayloadTooLarge
 from sagemaker_inference.errors import BaseInferenceToolkitError
 
