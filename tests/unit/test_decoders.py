@@ -288,6 +288,9 @@ JSONLINES_NOT_ONE_RECORD = [
     ("a short line after a good one", _flat(DIGITS[0]) + "\n" + json.dumps([0] * 10) + "\n", 2,
      "shape (10,)"),
     ("bad JSON, blank lines counted", _flat(DIGITS[0]) + "\n\n{oops\n", 3, "not one JSON value"),
+    # Integers only, as on the fast path, but JSON has no leading zeros.
+    ("a leading zero", _flat(DIGITS[0]) + "\n[" + ",".join(["007"] + ["0"] * 783) + "]\n", 2,
+     "not one JSON value (Expecting ',' delimiter at column 3)"),
     ("a ragged 28x28", json.dumps([[0] * 27] + [[0] * 28] * 27), 1, "regular array"),
 ]
 

@@ -25,9 +25,9 @@ _CHARACTER_CLASS[ord("\n")] = _NEWLINE
 _MAX_DIGITS = 9
 
 
-def integer_rows(data):
+def integer_rows(data, leading_zeros=True):
     """Rows of PIXELS non-negative integers separated by commas (a space may follow a comma),
-    or None."""
+    or None. With leading_zeros False, a number written with one ("007") makes it None."""
     data = data.replace(b"\r\n", b"\n").replace(b", ", b",").strip(b"\n")
     if not data or b"\n\n" in data:
         return None
@@ -50,6 +50,11 @@ def integer_rows(data):
     for place in range(1, longest):
         has = lengths > place
         values[has] += digits[separators[has] - 1 - place] * 10 ** place
+    # CSV readers take "007" as 7; JSON has no leading zeros, and json.loads refuses them. More digits
+    # than the values need means some (a quarter of the cost of looking at each number's first digit).
+    if not leading_zeros and len(chars) - len(separators) != values.size + sum(
+            int(np.count_nonzero(values >= 10 ** place)) for place in range(1, longest)):
+        return None
     return values.reshape(rows, PIXELS)
 
 
@@ -61,7 +66,7 @@ def flat_integer_lines(data):
             or data.count(b"]") != lines or data.count(b"]\n[") != lines - 1:
         return None
     # With one [ opening and one ] closing every line, what lies between must be integers.
-    return integer_rows(data[1:-1].replace(b"]\n[", b"\n"))
+    return integer_rows(data[1:-1].replace(b"]\n[", b"\n"), leading_zeros=False)
 
 
 # A single image in JSON, the endpoint's commonest request, is a few thousand characters of integers:
