@@ -6,7 +6,7 @@ PyTorch inference containers call them through sagemaker-inference's transformer
 code/inference.py may replace any of them.
 
   model_fn(model_dir)               the net from model.pth + model.json, prepared for inference
-  input_fn(body, content_type)      float32 tensor N x 1 x 28 x 28 (sagemaker_mnist.codecs lists the formats)
+  input_fn(body, content_type)      float32 tensor N x 1 x 28 x 28 (sagemaker_mnist.codecs: the formats)
   predict_fn(images, model)         float32 numpy N x 10 class probabilities
   output_fn(probabilities, accept)  (body bytes, content type)
 """
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sagemaker_mnist import codecs
+from sagemaker_mnist.codecs import content_types, decoders, encoders
 from sagemaker_mnist import model as mnist_model
 
 
@@ -35,12 +35,12 @@ def model_fn(model_dir):
     # One pass now, so the first request does not pay for oneDNN's kernel selection and a /ping
     # that says healthy means a model that has already answered.
     with torch.inference_mode():
-        model(torch.zeros(1, 1, codecs.SIDE, codecs.SIDE, device=device))
+        model(torch.zeros(1, 1, content_types.SIDE, content_types.SIDE, device=device))
     return model
 
 
 def input_fn(request_body, request_content_type):
-    images = codecs.decode(request_body, request_content_type)
+    images = decoders.decode(request_body, request_content_type)
     return torch.from_numpy(images).unsqueeze(1)
 
 
@@ -54,8 +54,8 @@ def predict_fn(input_data, model):
 def output_fn(prediction, accept):
     # The serving toolkit has already put SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT in place of a
     # missing or */* Accept; anything still open-ended gets JSON.
-    kind = codecs.negotiate(accept)
-    return codecs.encode(np.asarray(prediction), kind), kind
+    kind = content_types.negotiate(accept)
+    return encoders.encode(np.asarray(prediction), kind), kind
 
 
 class InferenceNet(nn.Module):

@@ -8,7 +8,7 @@ import json
 import logging
 
 from sagemaker_inference.errors import BaseInferenceToolkitError
-from sagemaker_mnist.codecs import media_type
+from sagemaker_mnist.codecs.content_types import media_type
 from sagemaker_mnist.errors import BadRequest, ClientError, PayloadTooLarge
 
 from sagemaker_mnist_container.load_failure import one_line

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 import torch
-from sagemaker_mnist.codecs import media_type
+from sagemaker_mnist.codecs.content_types import media_type
 from sagemaker_mnist.errors import BadRequest, NotAcceptable, UnsupportedContentType
 
 JSON = "application/json"

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import requests
 
+from answers import decode_output
 from images import SERVE_IMAGE, docker, free_port, wait_for
-from sagemaker_mnist import codecs
 from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, trained_model  # noqa: F401
 
 pytestmark = pytest.mark.container
@@ -87,7 +87,7 @@ def running(mounts, env=None, container_port=8080):
 
 def _labels(response):
     assert response.status_code == 200, response.text
-    return codecs.decode_output(response.content, response.headers["Content-Type"])[0]
+    return decode_output(response.content, response.headers["Content-Type"])[0]
 
 
 # --- One model: the artifact exactly as the trainer writes it

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import requests
 
-from sagemaker_mnist import codecs
+from answers import decode_output
+from sagemaker_mnist.codecs import content_types
 from serving_fixtures import ModelServer, csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming
 
 pytestmark = pytest.mark.server
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.server
 
 def _labels(response):
     assert response.status_code == 200, response.text
-    return codecs.decode_output(response.content, response.headers["Content-Type"])[0]
+    return decode_output(response.content, response.headers["Content-Type"])[0]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_execution_parameters_come_from_the_settings(server):
     ("application/jsonlines", jsonlines_body),
     ("application/x-npy", npy_body),
 ])
-@pytest.mark.parametrize("accept", [None, *codecs.OUTPUT_TYPES])
+@pytest.mark.parametrize("accept", [None, *content_types.OUTPUT_TYPES])
 def test_every_content_type_and_accept(server, trained_model, content_type, make_body, accept):
     response = server.invoke(make_body(trained_model.images[:16]), content_type, accept)
     assert response.headers["Content-Type"] == (accept or "application/json")

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from sagemaker_mnist import codecs
+from answers import decode_output
 from sagemaker_mnist_container import plugin
 from sagemaker_mnist_container.settings import DEFAULT_VMARGS
 from serving_fixtures import ModelServer, json_body
@@ -179,7 +179,7 @@ def test_concurrent_requests_share_batches_and_each_gets_its_own_answer(trained_
                 errors.append(response.text)
                 continue
             together.append(int(response.headers[BATCH_SIZE_HEADER]))
-            labels, _ = codecs.decode_output(response.content, response.headers["Content-Type"])
+            labels, _ = decode_output(response.content, response.headers["Content-Type"])
             if response.headers["Content-Type"] != accept or labels.tolist() != [predicted[number]]:
                 wrong.append((number, response.headers["Content-Type"], labels.tolist()))
 

@@ -10,7 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sagemaker_mnist import codecs
+from answers import decode_output
+from sagemaker_mnist.codecs import content_types
 from serving_fixtures import (InProcessService, clean_imports, csv_body, json_body, jsonlines_body,  # noqa: F401
                               npy_body, picture, png_claiming, trained_model)
 
@@ -26,7 +27,7 @@ def service(trained_model):  # noqa: F811
 
 def _predicted(status, content_type, body):
     assert status == 200, body
-    return codecs.decode_output(body, content_type)
+    return decode_output(body, content_type)
 
 
 @pytest.mark.parametrize("content_type, make_body", [
@@ -36,11 +37,11 @@ def _predicted(status, content_type, body):
     ("application/jsonlines", jsonlines_body),
     ("application/x-npy", npy_body),
 ])
-@pytest.mark.parametrize("accept", [None, "*/*", *codecs.OUTPUT_TYPES])
+@pytest.mark.parametrize("accept", [None, "*/*", *content_types.OUTPUT_TYPES])
 def test_batches_are_predicted_as_the_model_predicts(service, trained_model, content_type, make_body, accept):  # noqa: F811
     images = trained_model.images[SAMPLE]
     status, kind, body = service.invoke(make_body(images), content_type, accept)
-    assert kind == (accept if accept in codecs.OUTPUT_TYPES else "application/json")
+    assert kind == (accept if accept in content_types.OUTPUT_TYPES else "application/json")
     labels, probabilities = _predicted(status, kind, body)
     np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
     np.testing.assert_allclose(probabilities, trained_model.probabilities[SAMPLE], atol=1e-4)
@@ -256,7 +257,7 @@ def test_the_artifact_runs_under_the_stock_toolkit(trained_model, monkeypatch, c
         return processor.get_response_status_code(), answer
 
     status, answer = invoke(json_body(trained_model.images[SAMPLE]), "application/json")
-    labels, _ = codecs.decode_output(answer, "application/json")
+    labels, _ = decode_output(answer, "application/json")
     assert status == 200
     np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
     assert invoke(b"[1, 2", "application/json")[0] == 400
@@ -304,10 +305,11 @@ def test_requests_handed_over_together_share_one_forward_pass_and_keep_their_own
             continue
         # The batched pass may round the last digit differently; the answers are the same.
         (labels_together, probabilities_together), (labels_alone, probabilities_alone) = \
-            codecs.decode_output(body, kind), codecs.decode_output(body_alone, kind)
+            decode_output(body, kind), decode_output(body_alone, kind)
         np.testing.assert_array_equal(labels_together, labels_alone)
         np.testing.assert_allclose(probabilities_together, probabilities_alone, atol=1e-5)
-    predicted = np.concatenate([codecs.decode_output(body, kind)[0] for status, kind, body in together if status == 200])
+    predicted = np.concatenate([decode_output(body, kind)[0]
+                                for status, kind, body in together if status == 200])
     assert (predicted == labels[[0, 1, 2, 3, 4, 5, 7, 8]]).mean() >= 0.85
 
 
@@ -352,7 +354,7 @@ def test_an_artifact_made_before_the_rename_serves_with_its_own_copy(trained_mod
     model_dir = trained_model.copy_to(tmp_path / "model")
     code = model_dir / "code"
     (code / "sagemaker_mnist").rename(code / "mnist")
-    for path in [code / "inference.py", *(code / "mnist").glob("*.py")]:
+    for path in [code / "inference.py", *(code / "mnist").rglob("*.py")]:
         path.write_text(re.sub(r"\bsagemaker_mnist\b", "mnist", path.read_text()))
     service = InProcessService(model_dir)
     labels, _ = _predicted(*service.invoke(json_body(trained_model.images[SAMPLE]), "application/json"))

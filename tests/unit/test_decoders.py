@@ -1,5 +1,5 @@
-"""sagemaker_mnist.codecs: every input content type decodes real MNIST digits to MNIST's form, every output
-type round-trips, and every malformed request is a ClientError with the right status."""
+"""sagemaker_mnist.codecs.decoders: every input content type decodes real MNIST digits to MNIST's form,
+and every malformed request is a ClientError with the right status."""
 import gzip
 import io
 import json
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import support
-from sagemaker_mnist import codecs
+from sagemaker_mnist.codecs import content_types, decoders, fast_paths
 from sagemaker_mnist.errors import ClientError
 from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming
 
 pytestmark = pytest.mark.unit
+
 
 IMAGES, LABELS = support.mnist("t10k")
 DIGITS = IMAGES[:5]
@@ -45,7 +46,7 @@ def _close(decoded, expected=EXPECTED):
     (None, json_body(DIGITS)),
 ])
 def test_batches_of_digits_decode_to_mnist_form(content_type, body):
-    _close(codecs.decode(body, content_type))
+    _close(decoders.decode(body, content_type))
 
 
 @pytest.mark.parametrize("content_type, body", [
@@ -56,7 +57,7 @@ def test_batches_of_digits_decode_to_mnist_form(content_type, body):
     ("application/x-npy", npy_body(DIGITS[0].reshape(-1))),
 ])
 def test_one_digit_decodes_to_a_batch_of_one(content_type, body):
-    _close(codecs.decode(body, content_type), EXPECTED[:1])
+    _close(decoders.decode(body, content_type), EXPECTED[:1])
 
 
 @pytest.mark.parametrize("content_type, body", [
@@ -64,13 +65,14 @@ def test_one_digit_decodes_to_a_batch_of_one(content_type, body):
     ("text/csv", "\n" + csv_body(DIGITS).replace("\n", "\r\n")),
     ("text/csv", "\n".join(",".join("%03d" % v for v in row) for row in DIGITS.reshape(5, -1))),
     ("text/csv", "\n".join(",".join("%.1f" % v for v in row) for row in DIGITS.reshape(5, -1))),
-    ("application/jsonlines", "".join(json.dumps(d.reshape(-1).tolist(), separators=(",", ":")) + "\n" for d in DIGITS)),
+    ("application/jsonlines",
+     "".join(json.dumps(d.reshape(-1).tolist(), separators=(",", ":")) + "\n" for d in DIGITS)),
     ("application/jsonlines", "".join(json.dumps(d.reshape(-1).tolist()) + "\r\n" for d in DIGITS)),
     ("application/jsonlines", "".join(json.dumps((d.reshape(-1) / 255).tolist()) + "\n" for d in DIGITS)),
 ])
 def test_fast_and_general_parsers_agree(content_type, body):
     # Integer text takes a vectorised path, anything else the general parsers: same result.
-    _close(codecs.decode(body, content_type))
+    _close(decoders.decode(body, content_type))
 
 
 @pytest.mark.parametrize("content_type, body, words", [
@@ -83,7 +85,7 @@ def test_fast_and_general_parsers_agree(content_type, body):
 ])
 def test_malformed_integer_text_is_still_refused(content_type, body, words):
     with pytest.raises(ClientError) as caught:
-        codecs.decode(body, content_type)
+        decoders.decode(body, content_type)
     assert caught.value.status_code == 400 and words in caught.value.message
 
 
@@ -96,37 +98,37 @@ def test_malformed_integer_text_is_still_refused(content_type, body, words):
     json.dumps((DIGITS[0] > 0).astype(int).tolist()),  # an image in 0-1, as integers
 ], ids=["28x28", "5x28x28", "784 compact", "5x784", "1x28x28 indented", "0-1 integers"])
 def test_integer_json_takes_the_fast_reader_and_decodes_as_json_loads_does(body):
-    fast = codecs._integer_images(body.encode())
-    assert fast is not None
-    general = codecs.to_images(codecs._numbers(json.loads(body), {}), {})
-    assert fast.dtype == general.dtype == np.float32
-    np.testing.assert_array_equal(fast, general)
-    np.testing.assert_array_equal(codecs.decode(body, "application/json"), general)
+    assert fast_paths.integer_images(body.encode()) is not None
+    general = decoders.to_images(decoders._numbers(json.loads(body), {}), {})
+    decoded = decoders.decode(body, "application/json")
+    assert decoded.dtype == general.dtype == np.float32
+    np.testing.assert_array_equal(decoded, general)
 
 
 def test_bytes_bytearray_and_str_bodies_decode_alike():
     body = json_body(DIGITS)
     for variant in (body, body.encode(), bytearray(body.encode())):
-        _close(codecs.decode(variant, "application/json"))
+        _close(decoders.decode(variant, "application/json"))
 
 
 def test_each_image_is_scaled_on_its_own():
     # One image sent in 0-255, one in 0-1: both come out in 0-1.
     mixed = np.stack([DIGITS[0].astype(np.float64), DIGITS[1] / 255.0])
-    _close(codecs.decode(json_body(mixed), "application/json"), EXPECTED[:2])
+    _close(decoders.decode(json_body(mixed), "application/json"), EXPECTED[:2])
 
 
-@pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/x-image", "image/jpg", None])
+@pytest.mark.parametrize("content_type",
+                         ["image/png", "image/jpeg", "application/x-image", "image/jpg", None])
 def test_pictures_decode_to_one_28x28_digit(content_type):
     fmt = "PNG" if content_type in ("image/png", None) else "JPEG"
-    decoded = codecs.decode(picture(DIGITS[0], fmt=fmt), content_type)
+    decoded = decoders.decode(picture(DIGITS[0], fmt=fmt), content_type)
     assert decoded.shape == (1, 28, 28) and decoded.dtype == np.float32
     assert 0 <= decoded.min() and decoded.max() == pytest.approx(1.0)
 
 
 def _status(body, content_type):
     with pytest.raises(ClientError) as caught:
-        codecs.decode(body, content_type)
+        decoders.decode(body, content_type)
     error = caught.value
     document = json.loads(error.body())
     assert document["message"] and document["accepted"]
@@ -160,10 +162,13 @@ BAD_INPUTS = [
     ("numbers split by a space", "[1 2" + ",0" * 783 + "]", "application/json", 400, "not valid JSON"),
     ("numbers split by a space in the second image",
      "[[" + ",".join(["0"] * 784) + "],[1 2" + ",0" * 783 + "]]", "application/json", 400, "not valid JSON"),
-    ("an empty field", "[" + ",".join(["0"] * 392 + [""] + ["0"] * 391) + "]", "application/json", 400, "not valid JSON"),
+    ("an empty field", "[" + ",".join(["0"] * 392 + [""] + ["0"] * 391) + "]", "application/json", 400,
+     "not valid JSON"),
     ("a trailing comma", "[" + "0," * 784 + "]", "application/json", 400, "not valid JSON"),
-    ("integer pixels above 255", "[" + ",".join(["1000"] + ["0"] * 783) + "]", "application/json", 400, "0-255"),
-    ("a nested row too short", json.dumps([[0] * 27] + [[0] * 28] * 27), "application/json", 400, "regular array"),
+    ("integer pixels above 255", "[" + ",".join(["1000"] + ["0"] * 783) + "]", "application/json", 400,
+     "0-255"),
+    ("a nested row too short", json.dumps([[0] * 27] + [[0] * 28] * 27), "application/json", 400,
+     "regular array"),
     ("CSV row too short", ",".join(["0"] * 783), "text/csv", 400, "784"),
     ("CSV ragged rows", ",".join(["0"] * 784) + "\n" + ",".join(["0"] * 780), "text/csv", 400, "row 2"),
     ("CSV words", ",".join(["x"] * 784), "text/csv", 400, "not a number"),
@@ -198,7 +203,8 @@ def _bad_bodies():
     archive = io.BytesIO()
     np.savez(archive, x=np.zeros((28, 28)))
     huge = io.BytesIO()
-    np.lib.format.write_array_header_1_0(huge, {"descr": "|u1", "fortran_order": False, "shape": (10**11, 784)})
+    np.lib.format.write_array_header_1_0(huge,
+                                         {"descr": "|u1", "fortran_order": False, "shape": (10**11, 784)})
     huge.write(bytes(784))
     blank = io.BytesIO()
     Image.new("RGB", (64, 64), (240, 240, 240)).save(blank, "PNG")
@@ -217,15 +223,14 @@ BODIES = _bad_bodies()
 
 
 @pytest.mark.parametrize("case, body, content_type, status, words",
-                         [case for case in BAD_INPUTS if case[3] is not None], ids=lambda v: v if isinstance(v, str) else "")
+                         [case for case in BAD_INPUTS if case[3] is not None],
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_bad_inputs_are_client_errors_that_say_why(case, body, content_type, status, words):
     if body is None:
         body = BODIES[case]
     got_status, message = _status(body, content_type)
     assert got_status == status
     assert words.lower() in message.lower()
-
-
 
 
 # --- JSON lines: exactly one record per line, on the integer fast path and the general one alike
@@ -258,8 +263,8 @@ JSONLINES_BODIES = [
 @pytest.mark.parametrize("content_type", ["application/jsonlines", "application/x-jsonlines"])
 @pytest.mark.parametrize("case, body, fast, expected", JSONLINES_BODIES, ids=[c[0] for c in JSONLINES_BODIES])
 def test_json_lines_hold_one_image_per_line(content_type, case, body, fast, expected):
-    assert (codecs._flat_integer_lines(body.encode()) is not None) == fast
-    _close(codecs.decode(body, content_type), expected)
+    assert (fast_paths.flat_integer_lines(body.encode()) is not None) == fast
+    _close(decoders.decode(body, content_type), expected)
 
 
 _ONE_RECORD = "must be exactly one image, a flat list of 784 numbers or a 28x28 nested list; "
@@ -283,6 +288,9 @@ JSONLINES_NOT_ONE_RECORD = [
     ("a short line after a good one", _flat(DIGITS[0]) + "\n" + json.dumps([0] * 10) + "\n", 2,
      "shape (10,)"),
     ("bad JSON, blank lines counted", _flat(DIGITS[0]) + "\n\n{oops\n", 3, "not one JSON value"),
+    # Integers only, as on the fast path, but JSON has no leading zeros.
+    ("a leading zero", _flat(DIGITS[0]) + "\n[" + ",".join(["007"] + ["0"] * 783) + "]\n", 2,
+     "not one JSON value (Expecting ',' delimiter at column 3)"),
     ("a ragged 28x28", json.dumps([[0] * 27] + [[0] * 28] * 27), 1, "regular array"),
 ]
 
@@ -292,14 +300,14 @@ JSONLINES_NOT_ONE_RECORD = [
                          ids=[c[0] for c in JSONLINES_NOT_ONE_RECORD])
 def test_a_json_line_that_is_not_exactly_one_image_is_a_400_naming_it(content_type, case, body, line, words):
     # None of these is for the fast path: it reads only lines that are each one flat integer list.
-    assert codecs._flat_integer_lines(body.encode()) is None
+    assert fast_paths.flat_integer_lines(body.encode()) is None
     with pytest.raises(ClientError) as caught:
-        codecs.decode(body, content_type)
+        decoders.decode(body, content_type)
     error = caught.value
     assert error.status_code == 400
     assert error.message.startswith("line %d %s" % (line, _ONE_RECORD)), error.message
     assert words in error.message
-    assert json.loads(error.body())["accepted"] == codecs.ACCEPTED_INPUTS[codecs.JSONLINES]
+    assert json.loads(error.body())["accepted"] == content_types.ACCEPTED_INPUTS[content_types.JSONLINES]
 
 
 def test_pickled_npy_never_runs_code(tmp_path):
@@ -319,56 +327,3 @@ def test_pickled_npy_never_runs_code(tmp_path):
 def test_gzip_is_not_sniffed_as_anything():
     status, _ = _status(gzip.compress(b"[1, 2]"), None)
     assert status == 415
-
-
-# --- Outputs
-
-PROBABILITIES = np.random.default_rng(0).dirichlet(np.ones(10), size=4).astype(np.float32)
-
-
-@pytest.mark.parametrize("kind", codecs.OUTPUT_TYPES)
-def test_outputs_round_trip(kind):
-    body = codecs.encode(PROBABILITIES, kind)
-    labels, probabilities = codecs.decode_output(body, kind)
-    np.testing.assert_array_equal(labels, PROBABILITIES.argmax(1))
-    np.testing.assert_allclose(probabilities, PROBABILITIES, rtol=1e-5, atol=1e-7)
-
-
-def test_json_output_names_the_digit_and_its_ten_probabilities():
-    document = json.loads(codecs.encode(PROBABILITIES[:1], codecs.JSON))
-    (prediction,) = document["predictions"]
-    assert prediction["label"] == int(PROBABILITIES[0].argmax())
-    assert len(prediction["probabilities"]) == 10
-
-
-@pytest.mark.parametrize("kind", [codecs.CSV, codecs.JSONLINES])
-def test_line_outputs_have_one_line_per_image(kind):
-    # Batch transform joins output lines to input records one to one.
-    assert codecs.encode(PROBABILITIES, kind).decode().count("\n") == len(PROBABILITIES)
-
-
-@pytest.mark.parametrize("accept, expected", [
-    (None, "application/json"),
-    ("", "application/json"),
-    ("*/*", "application/json"),
-    ("text/csv", "text/csv"),
-    ("text/csv; charset=utf-8", "text/csv"),
-    ("application/jsonlines", "application/jsonlines"),
-    ("application/x-jsonlines", "application/jsonlines"),
-    ("application/x-npy", "application/x-npy"),
-    ("text/html, text/csv", "text/csv"),
-    ("application/json;q=0.5, text/csv", "text/csv"),
-    ("text/*", "text/csv"),
-    ("application/*", "application/json"),
-    ("image/png, */*;q=0.1", "application/json"),
-])
-def test_accept_negotiation(accept, expected):
-    assert codecs.negotiate(accept) == expected
-
-
-@pytest.mark.parametrize("accept", ["text/html", "image/png", "application/xml, text/plain", "text/csv;q=0"])
-def test_unsupported_accept_is_406(accept):
-    with pytest.raises(ClientError) as caught:
-        codecs.negotiate(accept)
-    assert caught.value.status_code == 406
-    assert json.loads(caught.value.body())["accepted"]["accept"] == list(codecs.OUTPUT_TYPES)
