@@ -16,9 +16,9 @@ Steps (all by default, in this order; `--steps` picks some):
                accuracy computed from the transform output
 
 The run never reaches AWS (local_mode.offline), and whatever happens it removes the containers
-it started and its temporary folder. It prints one progress line per step and a summary;
-artifacts (model.tar.gz of each training, the transform output, step logs, summary.json) stay
-under --output-dir.
+it started and its temporary folder. It prints one progress line per step and a summary, in
+which the steps left out are `skipped`; artifacts (model.tar.gz of each training, the transform
+output, step logs, summary.json) stay under --output-dir.
 """
 import argparse
 import os
@@ -39,6 +39,9 @@ from local_mode.context import (
 )
 from local_mode.session import LOCAL_INSTANCE_TYPE
 
+# Why a step of STEPS does not run, as the summary says it.
+LEFT_OUT_BY_SKIP = "left out by --skip"
+NOT_IN_STEPS = "not in --steps"
 
 
 def parse_hyperparameter(text):
@@ -46,6 +49,13 @@ def parse_hyperparameter(text):
     if not sep or not name:
         raise argparse.ArgumentTypeError("expected NAME=VALUE, got %r" % text)
     return name, value
+
+
+def select_steps(steps, skip):
+    """The steps to run, in the flow's order, and step -> why it does not run for the others."""
+    selected = tuple(s for s in STEPS if s in steps and s not in skip)
+    skipped = {s: LEFT_OUT_BY_SKIP if s in skip else NOT_IN_STEPS for s in STEPS if s not in selected}
+    return selected, skipped
 
 
 def parse_args(argv=None):
@@ -90,6 +100,7 @@ def parse_args(argv=None):
     unknown = sorted((set(steps) | skip) - set(STEPS))
     if unknown:
         p.error("unknown step(s) %s; choose from %s" % (", ".join(unknown), ", ".join(STEPS)))
+    selected, skipped = select_steps(steps, skip)
     hyperparameters = dict(DEFAULT_HYPERPARAMETERS)
     hyperparameters.update(args.hyperparameter)
     data_dir = args.data_dir or mnist_files.default_dir(os.environ)
@@ -98,7 +109,7 @@ def parse_args(argv=None):
         model_data = "file://%s" % os.path.abspath(model_data)
     return Settings(
         train_image=args.train_image, serve_image=args.serve_image, data_dir=data_dir,
-        output_dir=args.output_dir, steps=tuple(s for s in STEPS if s in steps and s not in skip),
+        output_dir=args.output_dir, steps=selected, skipped=skipped,
         hyperparameters=hyperparameters, instance_type=args.instance_type, serving_port=args.serving_port,
         sdk3_python=args.sdk3_python, model_data=model_data, comparison_digits=args.comparison_digits,
         min_accuracy=args.min_accuracy,

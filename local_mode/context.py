@@ -36,6 +36,8 @@ class Settings:
     data_dir: pathlib.Path = None
     output_dir: pathlib.Path = DEFAULT_OUTPUT_DIR
     steps: tuple = STEPS
+    # The steps of STEPS that this run leaves out, each with the reason the summary gives.
+    skipped: dict = dataclasses.field(default_factory=dict)
     hyperparameters: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
     instance_type: str = LOCAL_INSTANCE_TYPE
     serving_port: int = 0

@@ -116,7 +116,8 @@ def _background_failure(ctx, args):
 def timed(ctx, name, step):
     """Runs step(ctx) with its log and progress lines; records its result in ctx.results[name].
 
-    The result is `ok`, or `failed` with the error, which is raised again.
+    The result is `ok`, `skipped` when the step found nothing to run on (it says why in its
+    `skipped` entry), or `failed` with the error, which is raised again.
     """
     start = time.monotonic()
     ctx.say("%-11s ..." % name)
@@ -126,9 +127,9 @@ def timed(ctx, name, step):
         with step_log(ctx, name) as log_path:
             result["log"] = str(log_path)
             details = step(ctx) or {}
-        result.update(details, status="ok")
+        result.update(details, status=summary.SKIPPED if details.get("skipped") else summary.OK)
     except BaseException as e:
-        result.update(status="failed", error=summary.one_line(e))
+        result.update(status=summary.FAILED, error=summary.one_line(e))
         raise
     finally:
         result["seconds"] = round(time.monotonic() - start, 1)

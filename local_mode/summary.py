@@ -1,13 +1,37 @@
-"""The run's summary: the dict written as summary.json, and the lines printed at the end."""
+"""The run's summary: the dict written as summary.json, and the lines printed at the end.
+
+Every step of the flow appears in it in the order of a run: with its result when it ran, as
+`skipped` when the command line left it out (--steps, --skip) or when it found nothing to run
+on (sdk3 without its environment). Only a step that ran and failed fails the run; a skipped
+step is never reported as ok.
+"""
 import time
 import traceback
 
-from local_mode.context import StepFailed
+from local_mode.context import DATA_STEP, STEPS, StepFailed
+
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+
+
+def step_results(settings, results):
+    """The steps' results in run order, the ones the settings leave out marked skipped.
+
+    A selected step missing from results was not reached (an earlier step failed or the run
+    was interrupted) and is left out: it was neither skipped nor run.
+    """
+    steps = {}
+    for name in (DATA_STEP, *STEPS):
+        if name in results:
+            steps[name] = results[name]
+        elif name in settings.skipped:
+            steps[name] = {"status": SKIPPED, "skipped": settings.skipped[name]}
+    return steps
 
 
 def build(ctx, failure, leftovers):
     """The summary of the run ctx: ok only when nothing failed, was refused or was left behind."""
-    failed_steps = [name for name, r in ctx.results.items() if r.get("status") != "ok"]
+    steps = step_results(ctx.settings, ctx.results)
+    failed_steps = [name for name, r in steps.items() if r.get("status") not in (OK, SKIPPED)]
     ok = failure is None and not leftovers and not ctx.guard.refused and not failed_steps
     summary = {
         "ok": ok,
@@ -16,7 +40,7 @@ def build(ctx, failure, leftovers):
         "serve_image": ctx.settings.serve_image,
         "hyperparameters": ctx.settings.hyperparameters,
         "seconds": round(time.monotonic() - ctx.started, 1),
-        "steps": ctx.results,
+        "steps": steps,
         "artifacts": str(ctx.out),
         "temporary_folder": str(ctx.tmp),
         "refused_requests": list(ctx.guard.refused),
@@ -34,8 +58,9 @@ def print_summary(summary, out):
     lines = ["", "=== MNIST on SageMaker local mode: %s in %.1f s (run %s) ===" % (
         "OK" if summary["ok"] else "FAILED", summary["seconds"], summary["run_id"])]
     for name, result in summary["steps"].items():
-        lines.append("  %-11s %-7s %7.1f s%s" % (
-            name, result.get("status"), result.get("seconds", 0), describe(result)))
+        # A step left out by the command line never started: it has no time to show.
+        seconds = "%7.1f s" % result["seconds"] if "seconds" in result else "%7s  " % "-"
+        lines.append("  %-11s %-7s %s%s" % (name, result.get("status"), seconds, describe(result)))
     transform = summary["steps"].get("transform", {})
     if transform.get("accuracy") is not None:
         lines.append("  batch transform accuracy: %s on %d test digits" % (

@@ -25,6 +25,7 @@ def _tar(path, files):
 def test_default_options_run_every_step_with_the_fast_preset():
     settings = cli.parse_args(["--data-dir", str(MNIST_DIR)])
     assert settings.steps == context.STEPS
+    assert settings.skipped == {}
     assert settings.hyperparameters == {"preset": "fast", "seed": 1}
     assert settings.train_image == "mnist-pytorch-training:latest"
     assert settings.serve_image == "mnist-pytorch-inference:latest"
@@ -34,6 +35,8 @@ def test_steps_keep_their_order_and_skip_wins():
     settings = cli.parse_args(["--steps", "transform,estimator,deploy", "--skip", "deploy", "-H", "epochs=1",
                                "--model-data", "/x/model.tar.gz"])
     assert settings.steps == ("estimator", "transform")
+    assert settings.skipped == {"script": "not in --steps", "distributed": "not in --steps",
+                                "sdk3": "not in --steps", "deploy": "left out by --skip"}
     assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": "1"}
     assert settings.model_data == "file:///x/model.tar.gz"
 
