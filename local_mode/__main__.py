@@ -1,5 +1,5 @@
 import sys
 
-from local_mode.flow import main
+from local_mode.cli import main
 
 sys.exit(main())

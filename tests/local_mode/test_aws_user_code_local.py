@@ -21,8 +21,8 @@ import torch
 
 from aws_user_code import AWS_EXAMPLE, SHADOWS, normalised, user_net
 from images import SERVE_IMAGE, wait_for
-from local_mode import flow as local_flow
 from local_mode import offline
+from local_mode.endpoint import local_endpoint
 
 pytestmark = pytest.mark.local_mode
 
@@ -99,7 +99,7 @@ def deployment(tmp_path_factory):
 
     stack = contextlib.ExitStack()
     with stack:
-        endpoint = stack.enter_context(local_flow.local_endpoint(SERVE_IMAGE, pytorch_model))
+        endpoint = stack.enter_context(local_endpoint(SERVE_IMAGE, pytorch_model))
         wait_for(lambda: _ping(endpoint.port), READY_TIMEOUT_S, 0.5, "the endpoint's /ping")
         opened = Deployment(endpoint, stack.pop_all(), source_dir, model_tar)
     yield opened

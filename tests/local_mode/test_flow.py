@@ -98,12 +98,33 @@ def test_nothing_is_left_behind(flow):
     assert os.listdir(flow.tmpdir) == []
 
 
+def test_steps_left_out_are_reported_as_skipped(tmp_path):
+    # Nothing trains or serves: sdk3 finds no SDK v3 environment, the others are left out.
+    missing = tmp_path / "no-sdk3" / "bin" / "python"
+    run = run_flow(tmp_path, "--steps", "sdk3,deploy", "--skip", "deploy", "--sdk3-python", str(missing),
+                   timeout=300)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.summary["ok"] is True
+    statuses = {name: step["status"] for name, step in run.summary["steps"].items()}
+    assert list(statuses) == STEPS
+    assert statuses == dict.fromkeys(STEPS, "skipped") | {"data": "ok"}
+    assert run.summary["steps"]["deploy"]["skipped"] == "left out by --skip"
+    assert run.summary["steps"]["sdk3"]["skipped"].startswith("no SDK v3 environment at %s" % missing)
+    summary = run.output[run.output.index("=== MNIST on SageMaker local mode: OK"):].splitlines()
+    assert "  transform   skipped       -  : skipped: not in --steps" in summary
+    assert "  deploy      skipped       -  : skipped: left out by --skip" in summary
+    assert [line.split()[:2] for line in summary[1:8]] == [[name, statuses[name]] for name in STEPS]
+    assert os.listdir(run.tmpdir) == []
+
+
 def test_a_failing_step_still_cleans_up(tmp_path):
     # epochs=0 is refused by the trainer inside the container: a real failed training job.
     run = run_flow(tmp_path, "--steps", "estimator", "-H", "epochs=0", timeout=600)
     assert run.returncode == 1
     assert run.summary["ok"] is False
     assert run.summary["steps"]["estimator"]["status"] == "failed"
+    # The steps --steps left out are skipped, not ok (and do not hide the failure).
+    assert {run.summary["steps"][name]["status"] for name in STEPS[2:]} == {"skipped"}
     assert "epochs" in run.summary["error"]
     assert run.summary["leftovers"] == []
     assert _leftover_containers(run.run_id) == []

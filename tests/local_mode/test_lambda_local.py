@@ -15,7 +15,7 @@ from PIL import Image
 
 from cloud.lambda_function import handler
 from images import SERVE_IMAGE
-from local_mode import flow as local_flow
+from local_mode.endpoint import local_endpoint
 from support import mnist
 
 pytestmark = pytest.mark.local_mode
@@ -30,7 +30,7 @@ def _to_container(request, **kwargs):
 @pytest.fixture(scope="module")
 def endpoint(flow):
     model = flow.summary["steps"]["estimator"]["model_data"]
-    with local_flow.local_endpoint(SERVE_IMAGE, "file://" + model) as (name, port):
+    with local_endpoint(SERVE_IMAGE, "file://" + model) as (name, port):
         import boto3
 
         runtime = boto3.Session().client("sagemaker-runtime", endpoint_url="http://127.0.0.1:%d" % port)

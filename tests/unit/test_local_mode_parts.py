@@ -6,7 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from local_mode import data, flow
+from local_mode import cli, context, data, results, steps
 from support import MNIST_DIR, REPO, mnist
 
 pytestmark = pytest.mark.unit
@@ -23,19 +23,26 @@ def _tar(path, files):
 
 
 def test_default_options_run_every_step_with_the_fast_preset():
-    settings = flow.parse_args(["--data-dir", str(MNIST_DIR)])
-    assert settings.steps == flow.STEPS
+    settings = cli.parse_args(["--data-dir", str(MNIST_DIR)])
+    assert settings.steps == context.STEPS
+    assert settings.skipped == {}
     assert settings.hyperparameters == {"preset": "fast", "seed": 1}
     assert settings.train_image == "mnist-pytorch-training:latest"
     assert settings.serve_image == "mnist-pytorch-inference:latest"
 
 
 def test_steps_keep_their_order_and_skip_wins():
-    settings = flow.parse_args(["--steps", "transform,estimator,deploy", "--skip", "deploy", "-H", "epochs=1",
-                                "--model-data", "/x/model.tar.gz"])
+    settings = cli.parse_args(["--steps", "transform,estimator,deploy", "--skip", "deploy", "-H", "epochs=1",
+                               "--model-data", "/x/model.tar.gz"])
     assert settings.steps == ("estimator", "transform")
+    assert settings.skipped == {"script": "not in --steps", "distributed": "not in --steps",
+                                "sdk3": "not in --steps", "deploy": "left out by --skip"}
     assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": "1"}
     assert settings.model_data == "file:///x/model.tar.gz"
+
+
+def test_every_step_has_its_function():
+    assert tuple(steps.BY_NAME) == context.STEPS
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -45,7 +52,7 @@ def test_steps_keep_their_order_and_skip_wins():
 ])
 def test_bad_options_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        flow.parse_args(argv)
+        cli.parse_args(argv)
     # argparse's usage error: status 2, the usage and the reason on stderr.
     assert exit_.value.code == 2
     err = capsys.readouterr().err
@@ -54,10 +61,10 @@ def test_bad_options_are_refused(argv, message, capsys):
 
 def test_data_dir_is_the_option_then_mnist_dir_then_the_repository_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_DIR", str(tmp_path / "env"))
-    assert flow.parse_args(["--data-dir", str(tmp_path)]).data_dir == tmp_path
-    assert flow.parse_args([]).data_dir == tmp_path / "env"
+    assert cli.parse_args(["--data-dir", str(tmp_path)]).data_dir == tmp_path
+    assert cli.parse_args([]).data_dir == tmp_path / "env"
     monkeypatch.delenv("MNIST_DIR")
-    assert flow.parse_args([]).data_dir == REPO / "data" / "mnist"
+    assert cli.parse_args([]).data_dir == REPO / "data" / "mnist"
 
 
 @pytest.mark.parametrize("body", [
@@ -87,21 +94,22 @@ def test_training_metrics_prefer_metrics_json(tmp_path):
         {"epochs": [{"epoch": 1, "test_accuracy": 0.98}, {"epoch": 2, "test_accuracy": 0.991}]})})
     log = tmp_path / "log"
     log.write_text("x | #metrics epoch=2 train_loss=0.5 test_loss=0.1 test_accuracy=0.5\n")
-    assert flow.training_metrics("file://%s/model.tar.gz" % tmp_path, log)["test_accuracy"] == 0.991
+    assert results.training_metrics("file://%s/model.tar.gz" % tmp_path, log)["test_accuracy"] == 0.991
 
 
 def test_training_metrics_fall_back_to_the_last_log_line(tmp_path):
     log = tmp_path / "log"
     log.write_text("algo-1 | #metrics epoch=1 test_accuracy=0.97 epoch_seconds=3.5\n"
                    "algo-1 | #metrics epoch=2 test_accuracy=0.991 epoch_seconds=3.4\n")
-    metrics = flow.training_metrics("file://%s/model.tar.gz" % tmp_path, log)
+    metrics = results.training_metrics("file://%s/model.tar.gz" % tmp_path, log)
     assert metrics == {"epoch": 2, "test_accuracy": 0.991, "epoch_seconds": 3.4}
 
 
 def test_failure_reason_reads_the_toolkits_failure_file(tmp_path):
-    output = _tar(tmp_path / "output.tar.gz", {"failure": "epochs must be an integer >= 1, not 0\n", "data/x": ""})
-    assert flow.failure_reason(output) == "epochs must be an integer >= 1, not 0"
-    assert flow.failure_reason(tmp_path / "missing.tar.gz") is None
+    output = _tar(tmp_path / "output.tar.gz",
+                  {"failure": "epochs must be an integer >= 1, not 0\n", "data/x": ""})
+    assert results.failure_reason(output) == "epochs must be an integer >= 1, not 0"
+    assert results.failure_reason(tmp_path / "missing.tar.gz") is None
 
 
 def test_staged_channels_and_subset(tmp_path):

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.unit
 def test_importing_the_flow_changes_no_environment():
     # Region, keys and the telemetry opt-out are set only for a run, never at import time.
     code = ("import os, json; before = dict(os.environ); "
-            "import local_mode.flow, local_mode.sdk3, local_mode.offline, cloud.lambda_function.handler; "
+            "import local_mode.cli, local_mode.endpoint, local_mode.sdk3, local_mode.offline, "
+            "cloud.lambda_function.handler; "
             "print(json.dumps(dict(os.environ) == before))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(REPO)))

@@ -1,0 +1,255 @@
+"""The flow's steps, one function each over the run's Context; each returns its result (a dict).
+
+A step raises StepFailed when it ran but its outcome is not what the flow promises (a model
+worse than it should be, a wrong prediction, a request towards AWS); local_mode.runner runs them
+in order, inside the offline environment, each with its own log.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+from data import mnist_files
+from local_mode import data, offline
+from local_mode.context import REPO, StepFailed
+from local_mode.results import failure_reason, local_path, training_metrics
+
+CODE_DIR = REPO / "code"
+ENTRY_POINT = "train.py"
+SDK3_SETUP = "python3 -m venv .venv-sdk3 && .venv-sdk3/bin/pip install -r requirements/sdk3.txt"
+# How much worse the two-host model may be and still count as good as the one-host model:
+# the two runs see the same data in a different order, and even one host's accuracy moves by a
+# few tenths of a point between runs of a short training (thread timing in CPU kernels).
+DISTRIBUTED_TOLERANCE = 0.005
+
+
+def prepare_data(ctx):
+    """The `data` step: stages the channels and the transform input under the run's temporary root."""
+    data_dir = mnist_files.locate(ctx.settings.data_dir, log=print)
+    ctx.channels = data.stage_channels(data_dir, ctx.tmp / "data")
+    ctx.comparison_channels = dict(ctx.channels)
+    digits = ctx.settings.comparison_digits
+    if digits:
+        ctx.comparison_channels[data.TRAINING_CHANNEL] = data.stage_subset(
+            data_dir, ctx.tmp / "data" / "training-subset", digits)
+    ctx.test_images, ctx.test_labels = data.test_split(data_dir)
+    transform_dir = ctx.tmp / "data" / "transform"
+    transform_dir.mkdir()
+    ctx.transform_input = data.write_transform_csv(ctx.test_images, transform_dir / data.TRANSFORM_INPUT_NAME)
+    return {"data_dir": str(data_dir), "test_digits": len(ctx.test_labels)}
+
+
+def _fit(ctx, name, estimator, channels):
+    inputs = {channel: "file://%s" % path for channel, path in channels.items()}
+    try:
+        estimator.fit(inputs, job_name="mnist-%s-%s" % (name, ctx.run_id), wait=True, logs="None")
+    except RuntimeError as e:
+        # Local mode says only that docker-compose failed; the job's own reason is in the
+        # failure file that the training toolkit wrote, which the SDK still collected.
+        reason = failure_reason(ctx.out / name / "output.tar.gz")
+        if reason:
+            raise StepFailed("training failed: %s" % reason) from e
+        raise
+    model_data = estimator.model_data
+    ctx.models[name] = model_data
+    metrics = training_metrics(model_data, ctx.results[name]["log"])
+    return {"model_data": local_path(model_data), "test_accuracy": metrics.get("test_accuracy"),
+            "epochs": metrics.get("epoch"), "training_digits": _digits(channels)}
+
+
+def _digits(channels):
+    labels = pathlib.Path(channels[data.TRAINING_CHANNEL]) / mnist_files.TRAIN_FILES[1]
+    return int(data.read_idx(labels).shape[0])
+
+
+def _output_path(ctx, name):
+    path = ctx.out / name
+    path.mkdir(parents=True, exist_ok=True)
+    return "file://%s" % path
+
+
+def train_estimator(ctx):
+    """The `estimator` step: the generic Estimator(image_uri=...), the image's built-in trainer."""
+    from sagemaker.estimator import Estimator
+
+    estimator = Estimator(
+        image_uri=ctx.settings.train_image,
+        role=offline.FAKE_ROLE_ARN,
+        instance_count=1,
+        instance_type=ctx.settings.instance_type,
+        output_path=_output_path(ctx, "estimator"),
+        hyperparameters=dict(ctx.settings.hyperparameters),
+        sagemaker_session=ctx.local_session(),
+    )
+    return _fit(ctx, "estimator", estimator, ctx.channels)
+
+
+def _pytorch(ctx, name, instance_count, distribution=None):
+    from sagemaker.pytorch import PyTorch
+
+    return PyTorch(
+        image_uri=ctx.settings.train_image,
+        entry_point=ENTRY_POINT,
+        source_dir=str(CODE_DIR),
+        role=offline.FAKE_ROLE_ARN,
+        instance_count=instance_count,
+        instance_type=ctx.settings.instance_type,
+        output_path=_output_path(ctx, name),
+        hyperparameters=dict(ctx.settings.hyperparameters),
+        distribution=distribution,
+        sagemaker_session=ctx.local_session(),
+    )
+
+
+def train_script(ctx):
+    """The `script` step: script mode, PyTorch(entry_point='train.py', source_dir='code')."""
+    return _fit(ctx, "script", _pytorch(ctx, "script", 1), ctx.comparison_channels)
+
+
+def train_distributed(ctx):
+    """The `distributed` step: the script on two hosts, checked against the one-host model."""
+    # torchrun on each of the two containers; the trainer joins them into one gloo group
+    # and averages gradients, so the two hosts train one model on half the data each.
+    estimator = _pytorch(ctx, "distributed", 2, distribution={"torch_distributed": {"enabled": True}})
+    result = _fit(ctx, "distributed", estimator, ctx.comparison_channels)
+    result["hosts"] = 2
+    single = ctx.results.get("script", {}).get("test_accuracy")
+    if single is not None and result["test_accuracy"] is not None:
+        result["one_host_test_accuracy"] = single
+        result["as_good_as_one_host"] = result["test_accuracy"] >= single - DISTRIBUTED_TOLERANCE
+        if not result["as_good_as_one_host"]:
+            raise StepFailed("two hosts reached %.4f test accuracy, one host %.4f" % (
+                result["test_accuracy"], single))
+    return result
+
+
+def train_sdk3(ctx):
+    """The `sdk3` step: local_mode.sdk3 in SDK v3's own environment; skipped when there is none."""
+    python = pathlib.Path(ctx.settings.sdk3_python)
+    if not python.exists():
+        return {"skipped": "no SDK v3 environment at %s (make it with: %s)" % (python, SDK3_SETUP)}
+    result_path = ctx.tmp / "sdk3-result.json"
+    command = [
+        str(python), "-m", "local_mode.sdk3",
+        "--train-image", ctx.settings.train_image,
+        "--training", str(ctx.comparison_channels[data.TRAINING_CHANNEL]),
+        "--test", str(ctx.channels[data.TEST_CHANNEL]),
+        "--output-dir", str(ctx.out / "sdk3"),
+        "--work-dir", str(ctx.tmp / "sdk3"),
+        "--run-id", ctx.run_id,
+        "--hyperparameters", json.dumps(ctx.settings.hyperparameters),
+        "--result", str(result_path),
+    ]
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=pythonpath)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        for line in process.stdout:
+            sys.stdout.write(line)
+    finally:
+        if process.poll() is None:
+            # Interrupted: the child cleans up its containers on SIGTERM.
+            process.terminate()
+        process.wait()
+    if process.returncode != 0:
+        raise StepFailed("SDK v3 ModelTrainer run failed (exit %d); see its log" % process.returncode)
+    result = json.loads(result_path.read_text())
+    result["training_digits"] = _digits(ctx.comparison_channels)
+    if result.get("refused_requests"):
+        ctx.guard.refused.extend(result["refused_requests"])
+        raise StepFailed("SDK v3 run tried to reach AWS: %s" % result["refused_requests"])
+    return result
+
+
+def _model_data(ctx):
+    if ctx.settings.model_data:
+        return ctx.settings.model_data
+    for name in ("estimator", "script", "distributed"):
+        if name in ctx.models:
+            return ctx.models[name]
+    raise StepFailed("no model to serve: run a training step or pass --model-data")
+
+
+def _model(ctx, name):
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+
+    return Model(
+        image_uri=ctx.settings.serve_image,
+        model_data=_model_data(ctx),
+        role=offline.FAKE_ROLE_ARN,
+        name="mnist-%s-%s" % (name, ctx.run_id),
+        predictor_cls=Predictor,
+        sagemaker_session=ctx.local_session(),
+    )
+
+
+def deploy(ctx):
+    """The `deploy` step: a local endpoint; a JSON digit and a PNG of it must come back right."""
+    from sagemaker.deserializers import JSONDeserializer
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import IdentitySerializer, JSONSerializer
+
+    model = _model(ctx, "endpoint")
+    digit, label = ctx.test_images[0], int(ctx.test_labels[0])
+    # wait=False: local mode's create_endpoint already waits for /ping; wait=True would
+    # add a fixed 30 s sleep of the SDK's endpoint waiter.
+    predictor = model.deploy(
+        initial_instance_count=1, instance_type=ctx.settings.instance_type,
+        endpoint_name="mnist-%s" % ctx.run_id, serializer=JSONSerializer(),
+        deserializer=JSONDeserializer(), wait=False,
+    )
+    try:
+        json_answer = predictor.predict(digit.tolist())
+        png = Predictor(predictor.endpoint_name, sagemaker_session=ctx.local_session(),
+                        serializer=IdentitySerializer("image/png"), deserializer=JSONDeserializer())
+        png_answer = png.predict(data.png_digit(digit))
+    finally:
+        predictor.delete_endpoint()
+        model.delete_model()
+    json_label = data.prediction_label(data.predictions(json.dumps(json_answer))[0])
+    png_label = data.prediction_label(data.predictions(json.dumps(png_answer))[0])
+    result = {"endpoint": predictor.endpoint_name, "true_label": label, "json_prediction": json_label,
+              "png_prediction": png_label, "serving_port": ctx.serving_port}
+    if json_label != label or png_label != label:
+        raise StepFailed("the endpoint predicted %d (JSON) and %d (PNG) for a %d" % (
+            json_label, png_label, label))
+    return result
+
+
+def transform(ctx):
+    """The `transform` step: batch transform of the test digits, scored against their labels."""
+    model = _model(ctx, "transform")
+    output_dir = ctx.out / "transform"
+    transformer = model.transformer(
+        instance_count=1, instance_type=ctx.settings.instance_type, strategy="MultiRecord",
+        assemble_with="Line", output_path="file://%s" % output_dir, accept="application/jsonlines",
+        max_payload=ctx.settings.max_payload_mb,
+    )
+    try:
+        # wait=False then wait(logs=False): with logs the SDK's waiter polls CloudWatch.
+        transformer.transform("file://%s" % ctx.transform_input.parent, content_type="text/csv",
+                              split_type="Line", job_name="mnist-transform-%s" % ctx.run_id, wait=False)
+        transformer.wait(logs=False)
+    finally:
+        model.delete_model()
+    output = output_dir / (data.TRANSFORM_INPUT_NAME + data.TRANSFORM_OUTPUT_SUFFIX)
+    accuracy, _ = data.transform_accuracy(output, ctx.test_labels)
+    result = {"output": str(output), "records": len(ctx.test_labels), "accuracy": accuracy}
+    if accuracy < ctx.settings.min_accuracy:
+        raise StepFailed("batch transform accuracy %.4f is below %.4f" % (
+            accuracy, ctx.settings.min_accuracy))
+    return result
+
+
+# Step name (context.STEPS) -> the function that runs it.
+BY_NAME = {
+    "estimator": train_estimator,
+    "script": train_script,
+    "distributed": train_distributed,
+    "sdk3": train_sdk3,
+    "deploy": deploy,
+    "transform": transform,
+}
