@@ -225,7 +225,8 @@ def train_speed(result):
             ", ".join("%.2f" % (100 * a) for a in g["final_accuracies"]),
             " ".join("%.1f" % t for t in g["train_seconds"]), " ".join("%.0f" % w for w in g["process_seconds"])))
     threads = result["machine"].get("omp_wait_policy")
-    return "\n".join(rows) + "\n\n" + provenance(result, "; OMP_WAIT_POLICY %s" % threads if threads else "")
+    return ("\n".join(rows) + "\n\n" + _against_tree(result)
+            + provenance(result, "; OMP_WAIT_POLICY %s" % threads if threads else ""))
 
 
 @renderer("train_speed_summary", source="train_speed")
@@ -239,13 +240,32 @@ def train_speed_summary(result):
         if g["kind"] == "baseline":
             label = "baseline: pytorch/examples' recipe (Adadelta, %d-epoch cap, %s)" % (g["epoch_cap"], seeds)
         else:
-            label = "ours, `preset=%s` (%s epoch%s, %s)" % (
-                g["kind"], "-".join(map(str, epochs)), "" if epochs == [1] else "s", seeds)
+            label = "%s, `preset=%s` (%s epoch%s, %s)" % (g.get("tree", "ours"), g["kind"], "-".join(
+                map(str, epochs)), "" if epochs == [1] else "s", seeds)
         rows.append("| %s | %s s (%s) | %s | %s (%s) |" % (
             label, seconds(g["median_time_to_target"]), ", ".join(seconds(x) for x in g["times_to_target"]),
             "1x" if g is baseline else _speedup(g, baseline), percent(g["mean_final_accuracy"]),
             ", ".join("%.2f" % (100 * a) for a in g["final_accuracies"])))
-    return "\n".join(rows) + "\n\n" + provenance(result)
+    return "\n".join(rows) + "\n\n" + _against_tree(result) + provenance(result)
+
+
+def _against_tree(result):
+    """The table of this tree's trainer against an earlier commit's (--baseline-tree), or nothing."""
+    against = result["summary"].get("baseline_tree")
+    if not against:
+        return ""
+    name = against["name"]
+    rows = ["| preset | time to %s: ours / %s (median; per seed) | final test accuracy: ours - %s "
+            "(mean; per seed) |" % (_target(result), name, name), "|---|---|---|"]
+    for preset, versus in against["presets"].items():
+        time, accuracy = versus["time_to_target"], versus["final_accuracy"]
+        per_seed = ", ".join("-" if r is None else "%.2f" % r for r in time["per_seed"])
+        rows.append("| %s | %s (%s) | %+.2f points (%s) |" % (
+            preset, "-" if time["ratio"] is None else "%.2fx" % time["ratio"], per_seed,
+            100 * accuracy["difference"], ", ".join("%+.2f" % (100 * d) for d in accuracy["per_seed"])))
+    return ("\n".join(rows) + "\n\nOurs against %s's own trainer (`code/train.py` of a checkout of %s, "
+            "its `code/` alone on the path), the same presets, seeds and data, each seed's two runs back to "
+            "back; a time ratio below 1 is faster.\n\n" % (name, against["sha"][:12]))
 
 
 # --- Serving: bench/serve_speed.py
@@ -266,15 +286,15 @@ def _serve_details(result):
                data["seconds_per_cell"], data["warmup_s"]))
 
 
-def built_from(image, result):
-    """Whether build.sh's tag (the git short sha it built from) names the commit measured."""
-    sha = result["commit"]["sha"]
+def built_from(image, result, sha=None, commit="the commit measured"):
+    """Whether build.sh's tag (the git short sha it built from) names the commit measured (or `sha`)."""
+    sha = sha or result["commit"]["sha"]
     shas = [tag.rsplit(":", 1)[-1] for tag in image.get("tags", [])]
     if any(len(tag) >= 7 and sha.startswith(tag) for tag in shas):
-        return "built from the commit measured"
+        return "built from %s" % commit
     if any(len(tag) >= 7 and sha.startswith(tag.removesuffix("-dirty")) for tag in shas):
-        return "built from the commit measured, with uncommitted changes"
-    return "**not** built from the commit measured"
+        return "built from %s, with uncommitted changes" % commit
+    return "**not** built from %s" % commit
 
 
 def _cold(summary, name):
@@ -368,7 +388,14 @@ def serve_speed(result):
         lines.append("Image for the cold starts: `%s` (%s, tags %s: %s)."
                      % (image["name"], image["id"][:19], ", ".join(image.get("tags", [])) or "none",
                         built_from(image, result)))
-    return ("\n".join(rows) + "\n\n" + serve_aims(summary) + "\n\n" + " ".join(lines) + "\n\n"
+    tree, image = data.get("baseline_tree"), data.get("baseline_image")
+    if tree and image and image.get("id"):
+        tags = ", ".join(image.get("tags", [])) or "none"
+        built = built_from(image, result, tree["sha"], tree["name"])
+        lines.append("Image for %s's cold starts: `%s` (%s, tags %s: %s)."
+                     % (tree["name"], image["name"], image["id"][:19], tags, built))
+    return ("\n".join(rows) + "\n\n" + serve_aims(summary) + "\n\n" + serve_comparisons(result)
+            + " ".join(lines) + "\n\n"
             + provenance(result, _serve_details(result)))
 
 
@@ -394,7 +421,85 @@ def serve_speed_summary(result):
     paired = ["%s %s" % (label, ", ".join("%.2f" % r for r in summary[cell]["paired_ratio"]["rounds"]))
               for cell, label in (("c1", "concurrency 1"), ("c8", "concurrency 8"))]
     return ("\n".join(rows) + "\n\n" + serve_aims(summary) + " Paired ratio of each round: %s.\n\n"
-            % "; ".join(paired) + provenance(result, _serve_details(result)))
+            % "; ".join(paired) + serve_comparisons(result) + provenance(result, _serve_details(result)))
+
+
+# An earlier commit's serving figures (--baseline-tree) the final code keeps within this, or beats.
+BASELINE_TOLERANCE = 0.05
+_FIGURES = {"rate": None, "p50_ms": "p50 latency", "p99_ms": "p99 latency",
+            "ping_200": "`docker run` to /ping 200", "first_answer": "`docker run` to the first answer"}
+
+
+def _figure_title(entry):
+    if entry["cell"] == "cold_start":
+        return "cold start: " + _FIGURES[entry["figure"]]
+    title = dict((cell, title) for cell, title, _ in _CELLS)[entry["cell"]]
+    if entry["figure"] == "rate":
+        return "%s (%s)" % (title, entry["unit"])
+    return "%s, %s" % (_FIGURES[entry["figure"]], title.split(", ")[-1])
+
+
+def _figure_value(x, unit):
+    if x is None:
+        return "-"
+    return "%.1f %s" % (x, unit) if unit in ("ms", "s") else number(x)
+
+
+def _favourable(ratio, better, tolerance=0.0):
+    return ratio >= 1 - tolerance if better == "higher" else ratio <= 1 + tolerance
+
+
+def comparison_verdict(entry, kind):
+    """kind "baseline": within BASELINE_TOLERANCE of the earlier commit or better (the paired ratio,
+    else the ratio of medians); kind "variant": whether ours was better round by round."""
+    ratio = entry["paired"]["median"] if entry["paired"]["median"] is not None else entry["ratio"]
+    if ratio is None:
+        return "not measured"
+    if kind == "baseline":
+        return "yes" if _favourable(ratio, entry["better"], BASELINE_TOLERANCE) else "**no**"
+    rounds = entry["paired"]["rounds"] or [ratio]
+    better = sum(_favourable(r, entry["better"]) and r != 1 for r in rounds)
+    if better == len(rounds):
+        return "better in every round"
+    if better == 0:
+        return "**worse in every round**"
+    return "better in %d of %d rounds" % (better, len(rounds))
+
+
+def serve_comparisons(result):
+    """A table per comparison the run made (ours against an earlier commit, ours against ours with
+    a part turned off), or nothing."""
+    tables = []
+    for comparison in result["summary"].get("comparisons", []):
+        ours, other, kind = comparison["ours"], comparison["other"], comparison["kind"]
+        judged = ("within %g%% of %s or better" % (100 * BASELINE_TOLERANCE, other) if kind == "baseline"
+                  else "ours against %s, round by round" % other)
+        rows = ["| | %s | %s | %s / %s | paired (median, range) | %s |" % (ours, other, ours, other, judged),
+                "|---|---:|---:|---:|---:|---|"]
+        verdicts = []
+        for entry in comparison["figures"]:
+            rounds = entry["paired"]["rounds"]
+            verdicts.append(comparison_verdict(entry, kind))
+            paired = ("%.2fx (%.2f-%.2f)" % (entry["paired"]["median"], min(rounds), max(rounds))
+                      if rounds else "-")
+            rows.append("| %s | %s | %s | %s | %s | %s |" % (
+                _figure_title(entry), _figure_value(entry["values"][ours], entry["unit"]),
+                _figure_value(entry["values"][other], entry["unit"]),
+                "-" if entry["ratio"] is None else "%.2fx" % entry["ratio"], paired, verdicts[-1]))
+        if kind == "baseline":
+            tree = result["data"].get("baseline_tree", {})
+            failed = verdicts.count("**no**")
+            state = "with uncommitted changes" if tree.get("dirty") else "clean"
+            met = "met" if not failed else "**not met** (%d of %d figures)" % (failed, len(verdicts))
+            note = ("%s: its own serving code, plugin and host server runner, run from a checkout of %s (%s) "
+                    "on the same weights in the same rounds. Every figure within %g%% of %s or better: %s."
+                    % (other, tree.get("sha", other)[:12], state, 100 * BASELINE_TOLERANCE, other, met))
+        else:
+            note = ("%s: ours with `-Dmnist.worker_affinity=false` (MMS's own worker order and batch loop), "
+                    "in the same rounds. A ratio above 1 for rates, below 1 for latencies, is ours ahead."
+                    % other)
+        tables.append("\n".join(rows) + "\n\n" + note + "\n\n")
+    return "".join(tables)
 
 
 # --- Image sizes: bench/image_sizes.py

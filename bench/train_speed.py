@@ -11,8 +11,14 @@ after, every epoch of every run, the summary and its table). Seeds are fixed, so
 the same nets; times depend on the machine and on what else runs on it. The results of the
 committed run: the tables in README.md and bench/README.md (bench/publish.py writes them).
 
+With --baseline-tree DIR (a checkout of an earlier commit, bench/baseline_tree.py) it also runs that
+tree's own trainer (its code/train.py, its code/ alone on the path) with the same presets, seeds
+and data, each seed's two runs back to back (the first alternating by seed), and reports per
+preset this tree's time to 99.0% over that tree's and the difference in final accuracy.
+
     python bench/train_speed.py                      # fast x3 seeds, default x1, baseline x1
     python bench/train_speed.py --fast-seeds 0 --skip default baseline --out /tmp/bench   # quick look
+    python bench/train_speed.py --baseline-tree /tmp/wt-666cce5   # and 666cce5's trainer beside each run
 """
 import argparse
 import os
@@ -24,6 +30,7 @@ import tempfile
 import time
 
 import provenance
+from baseline_tree import Tree
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -51,10 +58,10 @@ def time_to(epochs, target):
     return None
 
 
-def run(name, command, env=None):
+def run(name, command, env=None, cwd=REPO):
     print("== %s: %s" % (name, " ".join(command)), flush=True)
     started = time.perf_counter()
-    process = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
     wall = time.perf_counter() - started
     lines = process.stdout.splitlines()
@@ -76,15 +83,30 @@ def run(name, command, env=None):
     }
 
 
-def trainer_run(preset, seed, data_dir, workdir, extra):
-    base = tempfile.mkdtemp(prefix="%s-%d-" % (preset, seed), dir=workdir)
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "code"), SAGEMAKER_BASE_DIR=base)
+def trainer_run(preset, seed, data_dir, workdir, extra, tree=None):
+    """The trainer of this tree, or of an earlier commit's `tree` (its code/train.py, its code/ alone
+    on the path), on the same data with the same preset and seed."""
+    base = tempfile.mkdtemp(prefix="%s-%s-%d-" % (tree.name if tree else "ours", preset, seed), dir=workdir)
+    env = dict(tree.environment("code") if tree else dict(os.environ, PYTHONPATH=os.path.join(REPO, "code")),
+               SAGEMAKER_BASE_DIR=base)
     command = [sys.executable, os.path.join("code", "train.py"), "--train", data_dir,
                "--model-dir", os.path.join(base, "model"),
                "--output-data-dir", os.path.join(base, "output", "data"),
                "--checkpoint-dir", os.path.join(base, "checkpoints"),
                "--preset", preset, "--seed", str(seed)] + extra
-    return run("%s seed %d" % (preset, seed), command, env)
+    name = "%s%s seed %d" % ("%s, " % tree.name if tree else "", preset, seed)
+    return run(name, command, env, cwd=tree.path if tree else REPO)
+
+
+def preset_runs(preset, seeds, data_dir, workdir, extra, tree=None):
+    """Each seed's run of this tree's trainer ("ours") and, with `tree`, of that tree's, back to back,
+    the first alternating by seed, so that the machine's drift falls on both alike."""
+    trees = [None] + ([tree] if tree else [])
+    runs = {t: [] for t in trees}
+    for i, seed in enumerate(seeds):
+        for t in trees[i % len(trees):] + trees[:i % len(trees)]:
+            runs[t].append(dict(trainer_run(preset, seed, data_dir, workdir, extra, t), seed=seed))
+    return runs
 
 
 def baseline_run(seed, data_dir, epochs):
@@ -115,6 +137,17 @@ def summarise(name, kind, runs, epoch_cap=None):
     return summary
 
 
+def versus(ours, other):
+    """This tree's runs of a preset against an earlier tree's, seed by seed: time to the target
+    (ours/other: below 1 is faster) and final accuracy (ours minus other)."""
+    paired = [a / b if a and b else None for a, b in zip(ours["times_to_target"], other["times_to_target"])]
+    times = ours["median_time_to_target"], other["median_time_to_target"]
+    return {"time_to_target": {"ratio": times[0] / times[1] if all(times) else None, "per_seed": paired},
+            "final_accuracy": {"difference": ours["mean_final_accuracy"] - other["mean_final_accuracy"],
+                               "per_seed": [a - b for a, b in zip(ours["final_accuracies"],
+                                                                  other["final_accuracies"])]}}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="directory with MNIST's four IDX files (default: $%s, else the "
@@ -125,6 +158,10 @@ def main(argv=None):
     p.add_argument("--baseline-epochs", type=int, default=5,
                    help="epoch cap of the baseline (default %(default)s)")
     p.add_argument("--skip", nargs="+", choices=("fast", "default", "baseline"), default=[])
+    p.add_argument("--baseline-tree", metavar="DIR",
+                   help="also run the trainer of this checkout of an earlier commit (its code/train.py) with "
+                        "the same presets and seeds, interleaved, e.g. one made by "
+                        "`git worktree add --detach /tmp/wt-666cce5 666cce5`")
     p.add_argument("--trainer-args", default="",
                    help="extra trainer arguments for both presets, e.g. '--epochs 2'")
     p.add_argument("--out", default=provenance.RESULTS,
@@ -135,18 +172,27 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         sys.exit("no MNIST at %s: %s (pass --data DIR with the four IDX files)" % (args.data, e))
 
-    run_record = provenance.Run("train_speed", vars(args), argv, with_torch=True)
+    argv, arguments = sys.argv[1:] if argv is None else list(argv), vars(args)
+    tree = Tree(args.baseline_tree) if args.baseline_tree else None
+    if tree:
+        print("baseline tree: %s" % tree.described(), flush=True)
+        argv, arguments = tree.redacted(argv, arguments)
+    run_record = provenance.Run("train_speed", arguments, argv, with_torch=True)
     args.data = data
     extra = args.trainer_args.split()
-    groups, summaries = [], []
+    groups, summaries, against_tree = [], [], {}
     with tempfile.TemporaryDirectory(prefix="train-speed-") as workdir:
         for preset, seeds in (("fast", args.fast_seeds), ("default", args.default_seeds)):
             if preset in args.skip:
                 continue
-            runs = [dict(trainer_run(preset, seed, args.data, workdir, extra), seed=seed) for seed in seeds]
-            name = "ours, preset %s" % preset
-            groups.append({"name": name, "kind": preset, "runs": runs})
-            summaries.append(summarise(name, preset, runs))
+            runs = preset_runs(preset, seeds, args.data, workdir, extra, tree)
+            for t, group_runs in runs.items():
+                name = "%s, preset %s" % (t.name if t else "ours", preset)
+                label = {"tree": t.name} if t else {}  # which tree's trainer: none, this one
+                groups.append({"name": name, "kind": preset, "runs": group_runs, **label})
+                summaries.append({**summarise(name, preset, group_runs), **label})
+            if tree:
+                against_tree[preset] = versus(summaries[-2], summaries[-1])
         if "baseline" not in args.skip:
             result = baseline_run(args.baseline_seed, args.data, args.baseline_epochs)
             runs = [dict(result, seed=args.baseline_seed)]
@@ -157,7 +203,11 @@ def main(argv=None):
     baseline = next((s for s in summaries if s["kind"] == "baseline"), None)
     summary = {"groups": summaries,
                "baseline_time_to_target": baseline["median_time_to_target"] if baseline else None}
-    path = run_record.finish({"target": TARGET, "groups": groups}, summary, args.out)
+    data = {"target": TARGET, "groups": groups}
+    if tree:
+        summary["baseline_tree"] = {"name": tree.name, "sha": tree.sha, "presets": against_tree}
+        data["baseline_tree"] = tree.record()
+    path = run_record.finish(data, summary, args.out)
     print("\n" + run_record.record["table"])
     print("wrote %s" % path)
 

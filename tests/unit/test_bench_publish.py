@@ -15,14 +15,16 @@ from support import REPO
 pytestmark = pytest.mark.unit
 
 
-def _load_publish():
-    spec = importlib.util.spec_from_file_location("bench_publish", REPO / "bench" / "publish.py")
+def _load(name):
+    spec = importlib.util.spec_from_file_location("bench_" + name, REPO / "bench" / ("%s.py" % name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-publish = _load_publish()
+publish = _load("publish")
+serve_compare = _load("serve_compare")  # what serve_speed.py writes its comparisons with
+BASELINE = "666cce5"
 RESULTS = REPO / publish.RESULTS
 
 
@@ -71,6 +73,7 @@ def _train_speed():
                 "train_seconds": seconds, "process_seconds": seconds + 6, "history": history}
 
     groups = [("ours, preset fast", "fast", [run(0, 1, [0.9921], 5.1), run(1, 1, [0.9917], 4.9)]),
+              ("%s, preset fast" % BASELINE, "fast", [run(0, 1, [0.9921], 5.4), run(1, 1, [0.9917], 5.2)]),
               ("baseline (pytorch/examples, cap 2 epochs)", "baseline", [run(1, 2, [0.985, 0.9905], 120.0)])]
     summaries = []
     for name, kind, runs in groups:
@@ -83,26 +86,43 @@ def _train_speed():
             "process_seconds": [r["process_seconds"] for r in runs]}
         if kind == "baseline":
             summary["epoch_cap"] = 2
+        if name.startswith(BASELINE):
+            summary["tree"] = BASELINE
         summaries.append(summary)
+    versus = {"time_to_target": {"ratio": 4.9 / 5.2, "per_seed": [5.1 / 5.4, 4.9 / 5.2]},
+              "final_accuracy": {"difference": 0.0, "per_seed": [0.0, 0.0]}}
     result = _provenance("train_speed", torch="2.14.1", device="CPU only", omp_wait_policy="unset")
-    result.update(summary={"groups": summaries, "baseline_time_to_target": 120.0},
-                  data={"target": 0.99, "groups": [{"name": n, "kind": k, "runs": r} for n, k, r in groups]})
+    result.update(summary={"groups": summaries, "baseline_time_to_target": 120.0, "baseline_tree": {
+                      "name": BASELINE, "sha": BASELINE + "4" * 33, "presets": {"fast": versus}}},
+                  data={"target": 0.99, "groups": [{"name": n, "kind": k, "runs": r} for n, k, r in groups],
+                        "baseline_tree": {"name": BASELINE, "sha": BASELINE + "4" * 33, "dirty": False}})
     return result
 
 
+NO_AFFINITY = "ours, no affinity"
+PATHS = ("ours", "stock", NO_AFFINITY, BASELINE)
+
+
 def _serve_speed():
+    # Each path's rate relative to ours, and its p50 (ms); the p99 is 3x the p50.
+    shares = {NO_AFFINITY: (0.9, 1.6), BASELINE: (0.98, 1.5)}
+
     def cell(ours, stock, latency=True):
-        entry = {"ours": {"rate": ours, "requests": 100}, "stock": {"rate": stock, "requests": 50}}
+        rates = {"ours": (ours, 1.5), "stock": (stock, 4.0)}
+        rates.update((name, (ours * share, p50)) for name, (share, p50) in shares.items())
+        entry = {name: {"rate": rate, "requests": 100} for name, (rate, _) in rates.items()}
         if latency:
-            for name, p50 in (("ours", 1.5), ("stock", 4.0)):
+            for name, (_, p50) in rates.items():
                 entry[name].update(p50_ms=p50, p99_ms=3 * p50)
         return entry
 
-    rounds = [{"first": first, "cells": {"c1": cell(c1, 240.0), "c8": cell(1500.0, 650.0),
-                                         "batch": cell(8600.0, 1200.0, latency=False)},
+    orders = [PATHS[i:] + PATHS[:i] for i in range(3)]
+    rounds = [{"first": order[0], "order": list(order),
+               "cells": {"c1": cell(c1, 240.0), "c8": cell(1500.0, 650.0),
+                         "batch": cell(8600.0, 1200.0, latency=False)},
                "limits": {"ours": {"single_req_s": 1300.0, "batch_images_s": 4300.0},
                           "stock": {"single_req_s": 630.0, "batch_images_s": 630.0}}}
-              for first, c1 in (("ours", 530.0), ("stock", 550.0), ("ours", 540.0))]
+              for order, c1 in zip(orders, (530.0, 550.0, 540.0))]
     summary = {}
     for key, unit in (("c1", "req/s"), ("c8", "req/s"), ("batch", "images/s")):
         rates = {name: sorted(r["cells"][key][name]["rate"] for r in rounds) for name in ("ours", "stock")}
@@ -116,16 +136,26 @@ def _serve_speed():
         summary[key] = entry
     summary["in_process_limit"] = {"single_req_s": {"ours": 1300.0, "stock": 630.0},
                                    "batch_images_s": {"ours": 4300.0, "stock": 630.0}}
-    colds = {"ours": [[7.0, 7.1], [4.2, 4.2], [4.2, 4.3]], "stock": [[2.8, 5.7], [2.7, 5.6], [2.9, 5.8]]}
+    colds = {"ours": [[7.0, 7.1], [4.2, 4.2], [4.2, 4.3]], "stock": [[2.8, 5.7], [2.7, 5.6], [2.9, 5.8]],
+             BASELINE: [[7.2, 7.3], [4.3, 4.3], [4.1, 4.2]]}
     summary["cold_start_s"] = {name: {"ping_200": sorted(p for p, _ in runs)[1],
                                       "first_answer": sorted(a for _, a in runs)[1], "runs": runs}
                                for name, runs in colds.items()}
+    # As serve_speed.py makes them, from each round's (rate, p50, p99) per path.
+    cells = {(name, key): [tuple(r["cells"][key][name].get(f, 0) for f in ("rate", "p50_ms", "p99_ms"))
+                           for r in rounds]
+             for name in PATHS for key in ("c1", "c8", "batch")}
+    summary["comparisons"] = [serve_compare.compare(cells, colds, "ours", BASELINE, "baseline"),
+                              serve_compare.compare(cells, colds, "ours", NO_AFFINITY, "variant")]
     result = _provenance("serve_speed", torch="2.14.1", device="CPU only", java='openjdk version "17.0.15"')
+    image = {"name": "mnist-pytorch-inference:latest", "id": "sha256:" + "a" * 64,
+             "tags": ["mnist-pytorch-inference:0123456", "mnist-pytorch-inference:latest"]}
     result.update(summary=summary, data={
         "width": 16, "workers": 2, "cores": 2, "batch_rows": 1000, "batch_bytes": 1800000,
-        "seconds_per_cell": 5.0, "warmup_s": 90.0, "rounds": rounds, "cold_starts": colds,
-        "image": {"name": "mnist-pytorch-inference:latest", "id": "sha256:" + "a" * 64,
-                  "tags": ["mnist-pytorch-inference:0123456", "mnist-pytorch-inference:latest"]}})
+        "seconds_per_cell": 5.0, "warmup_s": 90.0, "image": image, "paths": list(PATHS), "rounds": rounds,
+        "cold_starts": colds, "baseline_tree": {"name": BASELINE, "sha": BASELINE + "4" * 33, "dirty": False},
+        "baseline_image": dict(image, name="mnist-pytorch-inference:" + BASELINE, id="sha256:" + "b" * 64,
+                               tags=["mnist-pytorch-inference:" + BASELINE])})
     return result
 
 
@@ -219,6 +249,64 @@ def test_the_serving_aims_are_judged_from_the_numbers():
     assert "**not met**" not in publish.serve_speed(result)
     result["summary"]["c8"]["paired_ratio"]["median"] = 1.9
     assert "paired 1.90x: **not met**" in publish.serve_speed(result)
+
+
+def _figure(result, other, cell, figure):
+    comparison = next(c for c in result["summary"]["comparisons"] if c["other"] == other)
+    return next(f for f in comparison["figures"] if (f["cell"], f["figure"]) == (cell, figure))
+
+
+@pytest.mark.parametrize("name", ["serve_speed", "serve_speed_summary"])
+def test_ours_against_an_earlier_commit_is_judged_figure_by_figure(name):
+    result = _serve_speed()
+    text = publish.render_result(name, result)
+    assert "| | ours | %s | ours / %s |" % (BASELINE, BASELINE) in text
+    assert "single JSON image, concurrency 1 (req/s) | 540 | 529 | 1.02x" in text
+    assert "Every figure within 5%% of %s or better: met." % BASELINE in text
+    assert "cold start: `docker run` to /ping 200 | 4.2 s | 4.3 s" in text
+    # 4% slower is within 5%; 6% is not, and neither is a latency 6% longer.
+    _figure(result, BASELINE, "c8", "rate")["paired"]["median"] = 0.96
+    assert "**not met**" not in publish.render_result(name, result)
+    _figure(result, BASELINE, "c8", "rate")["paired"]["median"] = 0.94
+    _figure(result, BASELINE, "c1", "p99_ms")["paired"]["median"] = 1.06
+    text = publish.render_result(name, result)
+    assert "within 5%% of %s or better: **not met** (2 of 9 figures)" % BASELINE in text
+    assert "| 0.94x (1.02-1.02) | **no** |" in text
+
+
+def test_ours_against_ours_without_worker_affinity_says_where_it_was_ahead_round_by_round():
+    result = _serve_speed()
+    text = publish.serve_speed(result)
+    assert "| | ours | %s | ours / %s |" % (NO_AFFINITY, NO_AFFINITY) in text
+    assert ("single JSON image, concurrency 8 (req/s) | 1,500 | 1,350 | 1.11x | 1.11x (1.11-1.11) "
+            "| better in every round |") in text
+    # Latencies: lower is better (ours 1.5 ms, without affinity 1.6 ms).
+    assert "p50 latency, concurrency 1 | 1.5 ms | 1.6 ms | 0.94x" in text
+    entry = _figure(result, NO_AFFINITY, "c1", "rate")
+    entry["paired"]["rounds"] = [1.05, 0.97, 1.01]
+    assert "better in 2 of 3 rounds" in publish.serve_speed(result)
+    entry["paired"]["rounds"] = [0.95, 0.97, 0.99]
+    assert "**worse in every round**" in publish.serve_speed(result)
+
+
+def test_a_result_without_the_comparisons_shows_none():
+    result = _serve_speed()
+    data = result["data"]
+    del result["summary"]["comparisons"], data["baseline_tree"], data["baseline_image"]
+    del data["cold_starts"][BASELINE], result["summary"]["cold_start_s"][BASELINE]
+    for name in ("serve_speed", "serve_speed_summary"):
+        text = publish.render_result(name, result)
+        assert BASELINE not in text and NO_AFFINITY not in text
+
+
+@pytest.mark.parametrize("name", ["train_speed", "train_speed_summary"])
+def test_the_trainer_against_an_earlier_commits_trainer(name):
+    result = _train_speed()
+    text = publish.render_result(name, result)
+    assert "| fast | 0.94x (0.94, 0.94) | +0.00 points (+0.00, +0.00) |" in text
+    assert BASELINE in text.split("\n")[3]  # its runs are rows of the table too
+    del result["summary"]["baseline_tree"]
+    assert "ours / %s" % BASELINE not in publish.render_result(name, result)
 
 
 def test_a_missing_result_is_said_so_instead_of_old_numbers(tmp_path):
