@@ -25,9 +25,6 @@ from sagemaker_mnist import artifacts, checkpoints, data, distributed, failures,
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.model import build_model
 
-CHECKPOINT_VERSION = 1
-# Hyperparameters that do not change what is trained: a checkpoint resumes across changes to them.
-_RESUME_INDIFFERENT = ("eval_batch_size", "amp")
 # How often the processes of a distributed job agree on whether a stop was requested: often
 # enough to stop within a second, seldom enough to cost nothing.
 _STOP_POLL_STEPS = 10
@@ -123,7 +120,7 @@ class _Run:
         self.train_labels = dataset.train.labels.to(device)
         self.epoch, self.step, self.history, self.train_seconds = 0, 0, [], 0.0
         self.last_predictions = None  # the test predictions of the latest evaluation (this process's share)
-        self.partial = torch.zeros(3, dtype=torch.float64)  # loss sum, count, seconds of an unfinished epoch
+        self.partial = checkpoints.no_partial()  # loss sum, count, seconds of an unfinished epoch
 
     def log(self, message):
         if self.cluster.is_main:
@@ -192,7 +189,7 @@ class _Run:
         sums = torch.stack([loss_sum.cpu(), torch.tensor(float(count), dtype=torch.float64),
                             torch.tensor(0.0, dtype=torch.float64)])
         sums = distributed.all_sum(cluster, sums.to(device)).cpu() + self.partial
-        self.partial = torch.zeros(3, dtype=torch.float64)
+        self.partial = checkpoints.no_partial()
         return {"loss": float(sums[0] / max(sums[1], 1)), "seconds": seconds + float(sums[2]), "wall": seconds}
 
     def _stop_agreed(self, step):
@@ -252,26 +249,13 @@ class _Run:
 
     # --- checkpoints ----------------------------------------------------------------------------
 
-    def _state(self):
-        return {
-            "version": CHECKPOINT_VERSION,
-            "hyperparameters": self.hp.as_dict(),
-            "world_size": self.cluster.world_size,
-            "epoch": self.epoch,
-            "step": self.step,
-            "partial": self.partial,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict(),
-            "generators": distributed.gather(self.cluster, self.generator.get_state()),
-            "history": self.history,
-            "train_seconds": self.train_seconds,
-        }
-
     def _save_checkpoint(self):
-        state = self._state()  # every process takes part: it gathers their generators
+        generators = distributed.gather(self.cluster, self.generator.get_state())  # every process takes part
         if self.cluster.is_main:
+            progress = checkpoints.Progress(self.epoch, self.step, self.partial, self.history,
+                                            self.train_seconds)
+            state = checkpoints.build_state(self.hp, self.cluster.world_size, progress, self.model,
+                                            self.optimizer, self.scheduler, self.scaler, generators)
             checkpoints.save(self.settings.checkpoint_dir, state)
 
     def _checkpoint_partial(self, loss_sum, count, seconds):
@@ -285,17 +269,11 @@ class _Run:
         state = distributed.broadcast(self.cluster, state)
         if state is None:
             return
-        _check_compatible(state, self.hp, checkpoints.path(self.settings.checkpoint_dir))
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        if state["world_size"] == self.cluster.world_size:
-            self.generator.set_state(state["generators"][self.cluster.rank])
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.partial = state["partial"] if self.cluster.is_main else torch.zeros(3, dtype=torch.float64)
-        self.history, self.train_seconds = list(state["history"]), state["train_seconds"]
+        checkpoints.check_compatible(state, self.hp, checkpoints.path(self.settings.checkpoint_dir))
+        progress = checkpoints.restore(state, self.model, self.optimizer, self.scheduler, self.scaler,
+                                       self.generator, self.cluster)
+        self.epoch, self.step, self.partial = progress.epoch, progress.step, progress.partial
+        self.history, self.train_seconds = progress.history, progress.train_seconds
         self.log("resuming from checkpoint %s: epoch %d of %d, step %d of %d"
                  % (checkpoints.path(self.settings.checkpoint_dir), min(self.epoch + 1, self.hp.epochs),
                     self.hp.epochs, self.step, self.steps_per_epoch))
@@ -342,16 +320,3 @@ def _amp_dtype(hp, device):
     if device.type != "cuda" or hp.amp == "off":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _check_compatible(state, hp, path):
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise TrainingError("checkpoint %s is from another trainer version (%r): give the job an empty checkpoint "
-                            "location" % (path, state.get("version")))
-    saved, now = state["hyperparameters"], hp.as_dict()
-    changed = ["%s=%s (checkpoint: %s)" % (hyperparameters.display(k), now[k], saved.get(k))
-               for k in now if k not in _RESUME_INDIFFERENT and saved.get(k) != now[k]]
-    if changed:
-        raise TrainingError("checkpoint %s was written by a job with other hyperparameters: %s; resume with the "
-                            "checkpoint's values or give the job an empty checkpoint location"
-                            % (path, ", ".join(changed)))
