@@ -1,8 +1,10 @@
-"""How the net is trained: presets of hyperparameters, optimizer, learning-rate schedule, loss and
-augmentation. The trainer (sagemaker_mnist.trainer) owns the loop; this module owns the choices.
+"""How the net is trained: presets of hyperparameters, optimizer, learning-rate schedule, loss,
+augmentation and mixed precision. The trainer (sagemaker_mnist.trainer) owns the loop; this module
+owns the choices.
 
 `hp` below is the trainer's parsed hyperparameters object (attribute access: hp.lr, hp.optimizer...).
 """
+import contextlib
 import ctypes
 import ctypes.util
 import math
@@ -71,6 +73,20 @@ def make_scheduler(optimizer, hp, steps_per_epoch):
 
 def make_loss(hp):
     return nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
+
+
+def amp_dtype(hp, device):
+    """The dtype of mixed precision (torch.autocast) on `device`, or None for float32 throughout."""
+    if device.type != "cuda" or hp.amp == "off":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(dtype, device):
+    """The context that runs a forward pass in `dtype` (amp_dtype's), or one that changes nothing."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def augment(images, hp, generator):

@@ -3,53 +3,278 @@
 main() reads the job (hyperparameters and SM_* environment), loads the channels, trains the CNN
 with the recipe's optimizer, schedule, loss and augmentation, and leaves:
   - a `#metrics` line per epoch in the log (sagemaker_mnist.report.metric_line),
-  - a checkpoint per epoch in the checkpoint directory, resumed when a job starts with one,
+  - a checkpoint per epoch in the checkpoint directory, resumed when a job starts with one
+    (sagemaker_mnist.checkpoints),
   - the model artifact in the model directory (sagemaker_mnist.artifacts),
   - the evaluation report in the output data directory (sagemaker_mnist.report).
 A fault in the job's input writes one line to /opt/ml/output/failure and exits non-zero. SIGTERM
 (StopTrainingJob, a spot interruption) saves a checkpoint at the current step and exits.
+
+Top to bottom: what a job trains with (build), one epoch of training (train_one_epoch), evaluation
+(evaluate), the job's loop over epochs with its checkpoints (fit), and the entry (train, main).
 """
-import contextlib
 import math
 import os
-import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from sagemaker_mnist import artifacts, checkpoints, data, distributed, failures, hyperparameters, recipe, report
+from sagemaker_mnist import (artifacts, checkpoints, data, distributed, failures, hyperparameters, recipe,
+                             report, stopping)
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.model import build_model
 
-CHECKPOINT_VERSION = 1
-# Hyperparameters that do not change what is trained: a checkpoint resumes across changes to them.
-_RESUME_INDIFFERENT = ("eval_batch_size", "amp")
-# How often the processes of a distributed job agree on whether a stop was requested: often
-# enough to stop within a second, seldom enough to cost nothing.
-_STOP_POLL_STEPS = 10
+
+@dataclass(frozen=True)
+class Training:
+    """What a job trains with, built from its hyperparameters: what the loop steps and a checkpoint
+    saves."""
+    config: dict  # the architecture, as model.json stores it
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, in DistributedDataParallel when the job has several processes
+    optimizer: torch.optim.Optimizer
+    scheduler: object  # stepped once per batch, or None
+    loss_fn: torch.nn.Module
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator  # augmentation's
+    amp_dtype: object  # the autocast dtype, or None
+    steps_per_epoch: int
 
 
-class Stopped(Exception):
-    """SIGTERM arrived; the checkpoint is written."""
+def build(hp, cluster, num_cpus, train_size):
+    """The model and everything that trains it, on this process's device, for `train_size` digits."""
+    device = cluster.device
+    if hp.batch_size < cluster.world_size:
+        raise TrainingError("hyperparameter batch-size=%d is smaller than the job's %d processes: batch-size "
+                            "is the global batch, split across them" % (hp.batch_size, cluster.world_size))
+    if device.type == "cpu":
+        torch.set_num_threads(distributed.threads_per_process(num_cpus, cluster))
+        # Without it, every step page-faults its activations in afresh: a third of a CPU step.
+        recipe.keep_freed_memory()
+    else:
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(hp.seed)
+    config = {"width": hp.width}
+    model = build_model(config).to(device)
+    optimizer = recipe.make_optimizer(model, hp)
+    steps_per_epoch = max(1, train_size // hp.batch_size)
+    scheduler = recipe.make_scheduler(optimizer, hp, steps_per_epoch)
+    loss_fn = recipe.make_loss(hp)
+    # Augmentation draws from its own generator, one stream per process, saved in checkpoints.
+    generator = torch.Generator().manual_seed(hp.seed * 1009 + cluster.rank + 1)
+    amp_dtype = recipe.amp_dtype(hp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+           if cluster.distributed else model)
+    return Training(config, model, net, optimizer, scheduler, loss_fn, scaler, generator, amp_dtype,
+                    steps_per_epoch)
 
 
-class _StopRequest:
-    """Remembers SIGTERM, which SageMaker sends to stop a job (StopTrainingJob, a spot
-    interruption) before it kills it; the loop notices between batches."""
+def _epoch_order(n, seed, epoch):
+    """The epoch's shuffle, the same on every process and on a resumed run."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
 
-    def __init__(self):
-        self.requested = False
 
-    def install(self):
-        signal.signal(signal.SIGTERM, self._handle)
-        return self
+@dataclass(frozen=True)
+class EpochRun:
+    """What one process trained of an epoch: sum and count of its batches' loss, their seconds, and
+    the step it reached (the epoch's last unless it stopped)."""
+    loss_sum: torch.Tensor
+    count: int
+    seconds: float
+    step: int
+    stopped: bool
 
-    def _handle(self, signum, frame):
-        self.requested = True
+
+def train_one_epoch(t, images, labels, hp, cluster, epoch, first_step, stop):
+    """Trains epoch `epoch` (0-based) on the digits on the device, from batch `first_step` to the
+    end of the epoch or to the first step at which the job's processes agree on a stop."""
+    device = cluster.device
+    t.net.train()
+    order = _epoch_order(len(labels), hp.seed, epoch).to(device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    count = 0
+    started = time.perf_counter()
+    for step in range(first_step, t.steps_per_epoch):
+        batch = order[step * hp.batch_size:(step + 1) * hp.batch_size][cluster.rank::cluster.world_size]
+        x = images[batch].unsqueeze(1).float().div_(255)
+        y = labels[batch]
+        x = recipe.augment(x, hp, t.generator)
+        with recipe.autocast(t.amp_dtype, device):
+            loss = t.loss_fn(t.net(x), y)
+        t.optimizer.zero_grad(set_to_none=True)
+        t.scaler.scale(loss).backward()
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
+        if t.scheduler is not None:
+            t.scheduler.step()
+        loss_sum += loss.detach().double() * len(y)
+        count += len(y)
+        if stop.agreed(cluster, step, t.steps_per_epoch):
+            return EpochRun(loss_sum, count, time.perf_counter() - started, step + 1, stopped=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the GPU runs behind the Python loop: wait before timing
+    return EpochRun(loss_sum, count, time.perf_counter() - started, t.steps_per_epoch, stopped=False)
+
+
+def _job_sums(cluster, run, seconds):
+    """[loss sum, count, seconds] of an epoch's run summed over the job's processes (each adds
+    `seconds`), on the CPU."""
+    sums = torch.stack([run.loss_sum.double().cpu(), torch.tensor(float(run.count), dtype=torch.float64),
+                        torch.tensor(seconds, dtype=torch.float64)])
+    return distributed.all_sum(cluster, sums.to(cluster.device)).cpu()
+
+
+@torch.no_grad()
+def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True):
+    """(mean cross-entropy, accuracy, this process's predictions) over a split; each process
+    takes every world_size-th digit unless shard is False."""
+    device = cluster.device
+    model.eval()
+    rank, world = (cluster.rank, cluster.world_size) if shard else (0, 1)
+    images, labels = split.images[rank::world], split.labels[rank::world]
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    predictions = []
+    for start in range(0, len(labels), batch_size):
+        x = images[start:start + batch_size].to(device).unsqueeze(1).float().div_(255)
+        y = labels[start:start + batch_size].to(device)
+        with recipe.autocast(amp_dtype, device):
+            logits = model(x)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        predicted = logits.argmax(1)
+        correct += (predicted == y).sum().double()
+        predictions.append(predicted.cpu())
+    digits = torch.tensor(float(len(labels)), dtype=torch.float64, device=device)
+    sums = torch.stack([loss_sum, correct, digits])
+    if shard:
+        sums = distributed.all_sum(cluster, sums)
+    sums = sums.cpu()
+    total = max(float(sums[2]), 1.0)
+    return float(sums[0]) / total, float(sums[1]) / total, torch.cat(predictions) if predictions else None
+
+
+def _evaluate_splits(t, dataset, hp, cluster):
+    """The epoch's test (and validation) metrics, and this process's test predictions."""
+    test_loss, test_accuracy, predictions = evaluate(t.model, dataset.test, hp.eval_batch_size, cluster,
+                                                     t.amp_dtype)
+    result = {"test_loss": test_loss, "test_accuracy": test_accuracy}
+    validation = dataset.validation
+    if validation is dataset.test:
+        result.update(validation_loss=test_loss, validation_accuracy=test_accuracy)
+    elif validation is not None:
+        loss, accuracy, _ = evaluate(t.model, validation, hp.eval_batch_size, cluster, t.amp_dtype)
+        result.update(validation_loss=loss, validation_accuracy=accuracy)
+    return result, predictions
+
+
+def fit(settings, dataset, cluster, stop):
+    """The job: resumes from a checkpoint if there is one, trains the remaining epochs with a
+    checkpoint after each, and (rank 0) writes the model artifact and the evaluation report."""
+    hp, device = settings.hp, cluster.device
+    t = build(hp, cluster, settings.num_cpus, len(dataset.train))
+    # The whole dataset is 55 MB of bytes: it lives on the training device, batches are slices.
+    images, labels = dataset.train.images.to(device), dataset.train.labels.to(device)
+    progress = _resume(settings, cluster, t)
+    _log(cluster, "training on %s (%d process%s): %d training digits, %d test digits%s; %s"
+         % (device, cluster.world_size, "es" if cluster.distributed else "",
+            len(dataset.train), len(dataset.test),
+            ", %d validation digits" % len(dataset.validation) if dataset.validation else "",
+            " ".join("%s=%s" % (hyperparameters.display(k), v) for k, v in hp.as_dict().items())))
+    predictions = None  # the test predictions of the latest evaluation (this process's share)
+    while progress.epoch < hp.epochs:
+        started = time.perf_counter()
+        run = train_one_epoch(t, images, labels, hp, cluster, progress.epoch, progress.step, stop)
+        if run.stopped:
+            progress.step = run.step
+            mine = run.seconds if cluster.is_main else 0.0
+            progress.partial = _job_sums(cluster, run, mine) + progress.partial
+            _save_checkpoint(settings, cluster, t, progress)
+            raise stopping.stopped(progress, hp.epochs, t.steps_per_epoch, settings.checkpoint_dir)
+        sums = _job_sums(cluster, run, 0.0) + progress.partial
+        seconds = run.seconds + float(sums[2])  # this run's and those before a resume
+        entry = {"epoch": progress.epoch + 1, "train_loss": float(sums[0] / max(sums[1], 1))}
+        evaluation, predictions = _evaluate_splits(t, dataset, hp, cluster)
+        entry.update(evaluation)
+        progress.train_seconds += seconds
+        entry["epoch_seconds"] = seconds + (time.perf_counter() - started) - run.seconds
+        entry["train_seconds"] = progress.train_seconds
+        progress.history.append(entry)
+        progress.epoch, progress.step, progress.partial = progress.epoch + 1, 0, checkpoints.no_partial()
+        _save_checkpoint(settings, cluster, t, progress)
+        _log(cluster, report.metric_line(entry))
+        if distributed.any_true(cluster, stop.requested) and progress.epoch < hp.epochs:
+            raise stopping.stopped(progress, hp.epochs, t.steps_per_epoch, settings.checkpoint_dir)
+    if cluster.is_main:
+        _write_outputs(settings, cluster, t, dataset, progress.history, predictions)
+    distributed.barrier(cluster)
+
+
+def _log(cluster, message):
+    if cluster.is_main:
+        print(message, flush=True)
+
+
+def _save_checkpoint(settings, cluster, t, progress):
+    generators = distributed.gather(cluster, t.generator.get_state())  # every process takes part
+    if cluster.is_main:
+        state = checkpoints.build_state(settings.hp, cluster.world_size, progress, t.model, t.optimizer,
+                                        t.scheduler, t.scaler, generators)
+        checkpoints.save(settings.checkpoint_dir, state)
+
+
+def _resume(settings, cluster, t):
+    """The job's Progress: that of the checkpoint, loaded into `t`, when there is one."""
+    state = checkpoints.load(settings.checkpoint_dir) if cluster.is_main else None
+    state = distributed.broadcast(cluster, state)
+    if state is None:
+        return checkpoints.Progress()
+    where, hp = checkpoints.path(settings.checkpoint_dir), settings.hp
+    checkpoints.check_compatible(state, hp, where)
+    progress = checkpoints.restore(state, t.model, t.optimizer, t.scheduler, t.scaler, t.generator, cluster)
+    _log(cluster, "resuming from checkpoint %s: epoch %d of %d, step %d of %d"
+         % (where, min(progress.epoch + 1, hp.epochs), hp.epochs, progress.step, t.steps_per_epoch))
+    return progress
+
+
+def _write_outputs(settings, cluster, t, dataset, history, predictions):
+    """Rank 0: the model artifact and the evaluation report."""
+    test = dataset.test
+    if cluster.distributed or predictions is None:
+        _, _, predictions = evaluate(t.model, test, settings.hp.eval_batch_size, cluster, t.amp_dtype,
+                                     shard=False)
+    artifacts.write(settings.model_dir, t.model, t.config)
+    final = history[-1] if history else {}
+    summary = {k: v for k, v in final.items() if k not in ("epoch", "epoch_seconds")}
+    summary.update(
+        hyperparameters=settings.hp.as_dict(),
+        device=str(cluster.device),
+        world_size=cluster.world_size,
+        train_samples=len(dataset.train),
+        test_samples=len(test),
+        validation_samples=len(dataset.validation) if dataset.validation else 0,
+        data={"train": dataset.train.source, "test": test.source},
+    )
+    report.write(settings.output_data_dir, summary, history, test.images.numpy(), test.labels.numpy(),
+                 predictions.numpy())
+    _log(cluster, "saved the model to %s and the evaluation report to %s: test accuracy %.4f"
+         % (settings.model_dir, settings.output_data_dir, final.get("test_accuracy", math.nan)))
+
+
+def train(settings, environ, stop):
+    """Runs the job in this process: loads the channels, joins the job's other processes, fits."""
+    dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir)
+    cluster = distributed.setup(settings.hosts, settings.current_host, environ)
+    try:
+        fit(settings, dataset, cluster, stop)
+    finally:
+        distributed.teardown(cluster)
 
 
 def main(argv=None, environ=None):
@@ -57,14 +282,14 @@ def main(argv=None, environ=None):
     argv = sys.argv[1:] if argv is None else argv
     environ = os.environ if environ is None else environ
     out = failures.output_dir(environ)
-    stop = _StopRequest().install()
+    stop = stopping.StopRequest().install()
     try:
         settings = hyperparameters.parse(argv, environ)
         train(settings, environ, stop)
     except TrainingError as e:
         failures.write_failure(out, str(e))
         sys.exit(failures.EXIT_FAILURE)
-    except Stopped as e:
+    except stopping.Stopped as e:
         failures.write_failure(out, str(e))
         sys.exit(failures.EXIT_STOPPED)
     except torch.OutOfMemoryError as e:
@@ -78,280 +303,3 @@ def main(argv=None, environ=None):
         failures.write_failure(out, "the MNIST trainer failed: %s: %s (the job's log has the traceback)"
                                % (type(e).__name__, first))
         sys.exit(failures.EXIT_FAILURE)
-
-
-def train(settings, environ, stop):
-    hp = settings.hp
-    dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir)
-    cluster = distributed.setup(settings.hosts, settings.current_host, environ)
-    try:
-        return _Run(settings, dataset, cluster, stop).run()
-    finally:
-        distributed.teardown(cluster)
-
-
-class _Run:
-    """One job's training: the state that a checkpoint captures, and the loop over it."""
-
-    def __init__(self, settings, dataset, cluster, stop):
-        self.settings, self.hp, self.dataset, self.cluster, self.stop = settings, settings.hp, dataset, cluster, stop
-        hp, device = self.hp, cluster.device
-        if hp.batch_size < cluster.world_size:
-            raise TrainingError("hyperparameter batch-size=%d is smaller than the job's %d processes: batch-size is "
-                                "the global batch, split across them" % (hp.batch_size, cluster.world_size))
-        if device.type == "cpu":
-            torch.set_num_threads(distributed.threads_per_process(settings.num_cpus, cluster))
-            # Without it, every step page-faults its activations in afresh: a third of a CPU step.
-            recipe.keep_freed_memory()
-        else:
-            torch.backends.cudnn.benchmark = True
-        torch.manual_seed(hp.seed)
-        self.config = {"width": hp.width}
-        self.model = build_model(self.config).to(device)
-        self.optimizer = recipe.make_optimizer(self.model, hp)
-        self.steps_per_epoch = max(1, len(dataset.train) // hp.batch_size)
-        self.scheduler = recipe.make_scheduler(self.optimizer, hp, self.steps_per_epoch)
-        self.loss_fn = recipe.make_loss(hp)
-        # Augmentation draws from its own generator, one stream per process, saved in checkpoints.
-        self.generator = torch.Generator().manual_seed(hp.seed * 1009 + cluster.rank + 1)
-        self.amp_dtype = _amp_dtype(hp, device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.net = (DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-                    if cluster.distributed else self.model)
-        # The whole dataset is 55 MB of bytes: it lives on the training device, batches are slices.
-        self.train_images = dataset.train.images.to(device)
-        self.train_labels = dataset.train.labels.to(device)
-        self.epoch, self.step, self.history, self.train_seconds = 0, 0, [], 0.0
-        self.last_predictions = None  # the test predictions of the latest evaluation (this process's share)
-        self.partial = torch.zeros(3, dtype=torch.float64)  # loss sum, count, seconds of an unfinished epoch
-
-    def log(self, message):
-        if self.cluster.is_main:
-            print(message, flush=True)
-
-    def run(self):
-        hp, cluster = self.hp, self.cluster
-        self._resume()
-        self.log("training on %s (%d process%s): %d training digits, %d test digits%s; %s"
-                 % (cluster.device, cluster.world_size, "es" if cluster.distributed else "",
-                    len(self.dataset.train), len(self.dataset.test),
-                    ", %d validation digits" % len(self.dataset.validation) if self.dataset.validation else "",
-                    " ".join("%s=%s" % (hyperparameters.display(k), v) for k, v in hp.as_dict().items())))
-        while self.epoch < hp.epochs:
-            started = time.perf_counter()
-            trained = self._train_epoch()
-            entry = {"epoch": self.epoch + 1, "train_loss": trained["loss"]}
-            evaluation = self._evaluate_all()
-            entry.update(evaluation)
-            self.train_seconds += trained["seconds"]
-            entry["epoch_seconds"] = trained["seconds"] + (time.perf_counter() - started) - trained["wall"]
-            entry["train_seconds"] = self.train_seconds
-            self.history.append(entry)
-            self.epoch, self.step = self.epoch + 1, 0
-            self._save_checkpoint()
-            self.log(report.metric_line(entry))
-            if distributed.any_true(cluster, self.stop.requested) and self.epoch < hp.epochs:
-                raise self._stopped()
-        if cluster.is_main:
-            self._finish()
-        distributed.barrier(cluster)
-
-    # --- training -------------------------------------------------------------------------------
-
-    def _train_epoch(self):
-        """Trains from (self.epoch, self.step) to the end of the epoch; returns its mean training
-        loss and its training seconds (this run's and those before a resume)."""
-        hp, cluster, device = self.hp, self.cluster, self.cluster.device
-        self.net.train()
-        order = _epoch_order(len(self.train_labels), hp.seed, self.epoch).to(device)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        count = 0
-        started = time.perf_counter()
-        for step in range(self.step, self.steps_per_epoch):
-            batch = order[step * hp.batch_size:(step + 1) * hp.batch_size][cluster.rank::cluster.world_size]
-            images = self.train_images[batch].unsqueeze(1).float().div_(255)
-            labels = self.train_labels[batch]
-            images = recipe.augment(images, hp, self.generator)
-            with self._autocast():
-                loss = self.loss_fn(self.net(images), labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.scheduler is not None:
-                self.scheduler.step()
-            loss_sum += loss.detach().double() * len(labels)
-            count += len(labels)
-            self.step = step + 1
-            if self._stop_agreed(step):
-                self._checkpoint_partial(loss_sum, count, time.perf_counter() - started)
-                raise self._stopped()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)  # the GPU runs behind the Python loop: wait before timing
-        seconds = time.perf_counter() - started
-        sums = torch.stack([loss_sum.cpu(), torch.tensor(float(count), dtype=torch.float64),
-                            torch.tensor(0.0, dtype=torch.float64)])
-        sums = distributed.all_sum(cluster, sums.to(device)).cpu() + self.partial
-        self.partial = torch.zeros(3, dtype=torch.float64)
-        return {"loss": float(sums[0] / max(sums[1], 1)), "seconds": seconds + float(sums[2]), "wall": seconds}
-
-    def _stop_agreed(self, step):
-        if not self.cluster.distributed:
-            return self.stop.requested
-        if (step + 1) % _STOP_POLL_STEPS and step + 1 != self.steps_per_epoch:
-            return False
-        return distributed.any_true(self.cluster, self.stop.requested)
-
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.cluster.device.type, dtype=self.amp_dtype)
-
-    # --- evaluation -----------------------------------------------------------------------------
-
-    def _evaluate_all(self):
-        result = {}
-        test = self._evaluate(self.dataset.test)
-        result.update(test_loss=test[0], test_accuracy=test[1])
-        validation = self.dataset.validation
-        if validation is self.dataset.test:
-            result.update(validation_loss=test[0], validation_accuracy=test[1])
-        elif validation is not None:
-            loss, accuracy, _ = self._evaluate(validation)
-            result.update(validation_loss=loss, validation_accuracy=accuracy)
-        self.last_predictions = test[2]
-        return result
-
-    @torch.no_grad()
-    def _evaluate(self, split, shard=True):
-        """(mean cross-entropy, accuracy, this process's predictions) over a split; each process
-        takes every world_size-th digit unless shard is False."""
-        cluster, device = self.cluster, self.cluster.device
-        self.model.eval()
-        rank, world = (cluster.rank, cluster.world_size) if shard else (0, 1)
-        images, labels = split.images[rank::world], split.labels[rank::world]
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.float64, device=device)
-        predictions = []
-        for start in range(0, len(labels), self.hp.eval_batch_size):
-            x = images[start:start + self.hp.eval_batch_size].to(device).unsqueeze(1).float().div_(255)
-            y = labels[start:start + self.hp.eval_batch_size].to(device)
-            with self._autocast():
-                logits = self.model(x)
-            logits = logits.float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-            predicted = logits.argmax(1)
-            correct += (predicted == y).sum().double()
-            predictions.append(predicted.cpu())
-        sums = torch.stack([loss_sum, correct, torch.tensor(float(len(labels)), dtype=torch.float64, device=device)])
-        if shard:
-            sums = distributed.all_sum(cluster, sums)
-        sums = sums.cpu()
-        total = max(float(sums[2]), 1.0)
-        return float(sums[0]) / total, float(sums[1]) / total, torch.cat(predictions) if predictions else None
-
-    # --- checkpoints ----------------------------------------------------------------------------
-
-    def _state(self):
-        return {
-            "version": CHECKPOINT_VERSION,
-            "hyperparameters": self.hp.as_dict(),
-            "world_size": self.cluster.world_size,
-            "epoch": self.epoch,
-            "step": self.step,
-            "partial": self.partial,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict(),
-            "generators": distributed.gather(self.cluster, self.generator.get_state()),
-            "history": self.history,
-            "train_seconds": self.train_seconds,
-        }
-
-    def _save_checkpoint(self):
-        state = self._state()  # every process takes part: it gathers their generators
-        if self.cluster.is_main:
-            checkpoints.save(self.settings.checkpoint_dir, state)
-
-    def _checkpoint_partial(self, loss_sum, count, seconds):
-        sums = torch.stack([loss_sum.double().cpu(), torch.tensor(float(count), dtype=torch.float64),
-                            torch.tensor(seconds if self.cluster.is_main else 0.0, dtype=torch.float64)])
-        self.partial = distributed.all_sum(self.cluster, sums.to(self.cluster.device)).cpu() + self.partial
-        self._save_checkpoint()
-
-    def _resume(self):
-        state = checkpoints.load(self.settings.checkpoint_dir) if self.cluster.is_main else None
-        state = distributed.broadcast(self.cluster, state)
-        if state is None:
-            return
-        _check_compatible(state, self.hp, checkpoints.path(self.settings.checkpoint_dir))
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        if state["world_size"] == self.cluster.world_size:
-            self.generator.set_state(state["generators"][self.cluster.rank])
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.partial = state["partial"] if self.cluster.is_main else torch.zeros(3, dtype=torch.float64)
-        self.history, self.train_seconds = list(state["history"]), state["train_seconds"]
-        self.log("resuming from checkpoint %s: epoch %d of %d, step %d of %d"
-                 % (checkpoints.path(self.settings.checkpoint_dir), min(self.epoch + 1, self.hp.epochs),
-                    self.hp.epochs, self.step, self.steps_per_epoch))
-
-    def _stopped(self):
-        where = ("after epoch %d of %d" % (self.epoch, self.hp.epochs) if self.step == 0
-                 else "at step %d of %d in epoch %d of %d" % (self.step, self.steps_per_epoch, self.epoch + 1,
-                                                              self.hp.epochs))
-        return Stopped("training stopped by SIGTERM %s; checkpoint saved to %s: a job started with the same "
-                       "checkpoint location resumes from it" % (where, checkpoints.path(self.settings.checkpoint_dir)))
-
-    # --- artifacts ------------------------------------------------------------------------------
-
-    def _finish(self):
-        """Rank 0: the model artifact and the evaluation report."""
-        settings, test = self.settings, self.dataset.test
-        predictions = self.last_predictions
-        if self.cluster.distributed or predictions is None:
-            _, _, predictions = self._evaluate(test, shard=False)
-        artifacts.write(settings.model_dir, self.model, self.config)
-        final = self.history[-1] if self.history else {}
-        summary = {k: v for k, v in final.items() if k not in ("epoch", "epoch_seconds")}
-        summary.update(
-            hyperparameters=self.hp.as_dict(),
-            device=str(self.cluster.device),
-            world_size=self.cluster.world_size,
-            train_samples=len(self.dataset.train),
-            test_samples=len(test),
-            validation_samples=len(self.dataset.validation) if self.dataset.validation else 0,
-            data={"train": self.dataset.train.source, "test": test.source},
-        )
-        report.write(settings.output_data_dir, summary, self.history, test.images.numpy(),
-                     test.labels.numpy(), predictions.numpy())
-        self.log("saved the model to %s and the evaluation report to %s: test accuracy %.4f"
-                 % (settings.model_dir, settings.output_data_dir, final.get("test_accuracy", math.nan)))
-
-
-def _epoch_order(n, seed, epoch):
-    """The epoch's shuffle, the same on every process and on a resumed run."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-
-
-def _amp_dtype(hp, device):
-    if device.type != "cuda" or hp.amp == "off":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _check_compatible(state, hp, path):
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise TrainingError("checkpoint %s is from another trainer version (%r): give the job an empty checkpoint "
-                            "location" % (path, state.get("version")))
-    saved, now = state["hyperparameters"], hp.as_dict()
-    changed = ["%s=%s (checkpoint: %s)" % (hyperparameters.display(k), now[k], saved.get(k))
-               for k in now if k not in _RESUME_INDIFFERENT and saved.get(k) != now[k]]
-    if changed:
-        raise TrainingError("checkpoint %s was written by a job with other hyperparameters: %s; resume with the "
-                            "checkpoint's values or give the job an empty checkpoint location"
-                            % (path, ", ".join(changed)))

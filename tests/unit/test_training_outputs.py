@@ -1,15 +1,12 @@
-"""The trainer's small contracts: the metric line tuning jobs parse, the failure file, checkpoints,
-the model artifact's code."""
+"""The trainer's small contracts: the metric line tuning jobs parse, the failure file, the model
+artifact's code (checkpoints: test_checkpoints.py)."""
 import ast
 import re
 
-import numpy as np
 import pytest
-import torch
 
 from cloud import common
-from sagemaker_mnist import artifacts, checkpoints, failures, model, report
-from sagemaker_mnist.failures import TrainingError
+from sagemaker_mnist import artifacts, failures, model, report
 from support import REPO
 
 pytestmark = pytest.mark.unit
@@ -74,27 +71,6 @@ def test_failure_outside_sagemaker_is_only_printed(tmp_path, capsys):
     failures.write_failure(str(tmp_path / "absent"), "bad")
     assert "FAILURE: bad" in capsys.readouterr().err
     assert not (tmp_path / "absent").exists()
-
-
-def test_checkpoint_round_trip_leaves_no_temporary_file(tmp_path):
-    state = {"epoch": 2, "model": {"w": torch.arange(4.0)}, "rng": torch.Generator().get_state(),
-             "history": [{"epoch": 1, "test_accuracy": 0.9}]}
-    checkpoints.save(str(tmp_path), state)
-    loaded = checkpoints.load(str(tmp_path))
-    assert loaded["epoch"] == 2 and torch.equal(loaded["model"]["w"], torch.arange(4.0))
-    assert loaded["history"] == state["history"]
-    assert [p.name for p in tmp_path.iterdir()] == [checkpoints.CHECKPOINT_FILE]
-
-
-def test_no_checkpoint(tmp_path):
-    assert checkpoints.load(str(tmp_path)) is None
-    assert checkpoints.load(str(tmp_path / "absent")) is None
-
-
-def test_corrupt_checkpoint_says_what_to_do(tmp_path):
-    (tmp_path / checkpoints.CHECKPOINT_FILE).write_bytes(np.arange(10, dtype=np.uint8).tobytes())
-    with pytest.raises(TrainingError, match=r"checkpoint .* cannot be read .*empty checkpoint location"):
-        checkpoints.load(str(tmp_path))
 
 
 def test_an_artifact_without_its_handler_module_is_refused_before_anything_is_written(tmp_path, monkeypatch):
