@@ -26,12 +26,15 @@ HANDLER = "mnist_container.handler_service"  # that tree's bench: OURS_HANDLER
 
 
 def imported_from(folder):
-    """The modules imported from `folder` (this file itself aside)."""
+    """The modules imported from `folder` (this file itself aside, and the Python environment's
+    packages: a virtual environment may live inside the checkout, as .venv does)."""
     folder = os.path.realpath(folder) + os.sep
+    environment = os.path.realpath(sys.prefix) + os.sep
     this = sys.modules["__main__"]  # multiprocessing also lists it as __mp_main__
     files = {name: os.path.realpath(getattr(module, "__file__", None) or "")
              for name, module in sys.modules.items() if module is not this}
-    return sorted(name for name, path in files.items() if path.startswith(folder))
+    return sorted(name for name, path in files.items()
+                  if path.startswith(folder) and not path.startswith(environment))
 
 
 def main(argv):
