@@ -25,9 +25,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
+from sagemaker_mnist_container import server_exit
 from sagemaker_mnist_container.launcher import BIN_DIR
+from sagemaker_mnist_container.load_failure import SERVE_PID_ENV
 # The wire format and names are the client's: it runs with the standard library alone.
 from sagemaker_mnist_container.preload_client import HEADER, SOCKET_ENV, WORKER_PYTHON_ENV
 
@@ -39,6 +42,10 @@ PRELOADED = ("sagemaker_mnist_container.handler_service", "mms.model_service_wor
 # path finds another copy imports that one, as it would without the preloader.
 OWN_PACKAGES = ("sagemaker_mnist", "sagemaker_mnist_container")
 MAX_REQUEST = 16 * 2**20
+# Process names (at most 15 characters): MMS's backend for a model (mms/model_service_worker.py,
+# forked from here), which listens on the model's socket, and the process it forks per worker.
+LISTENER_NAME = "mms-listener"
+BACKEND_NAME = "mms-backend"
 PR_SET_PDEATHSIG = 1
 
 
@@ -99,6 +106,9 @@ class Preloader:
         self.listener = listener
         self.base_path = base_path
         self.children = {}  # pid -> the client's connection (None once the client is gone)
+        # An endpoint's model backends (pid -> their environment): MMS 1.1.11 never starts one
+        # again once it has ended (its workers only try to reconnect), so `serve` must be told.
+        self.endpoint_backends = {}
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_r, False)
@@ -131,7 +141,7 @@ class Preloader:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            self._become_backend(request, fds)  # never returns
+            self._become_backend(request, fds, connection)  # never returns
         for fd in fds:
             os.close(fd)
         try:
@@ -143,9 +153,11 @@ class Preloader:
         except OSError:
             _kill_group(pid, signal.SIGKILL)
         self.children[pid] = connection
+        if request["env"].get(SERVE_PID_ENV):
+            self.endpoint_backends[pid] = request["env"]
         self.selector.register(connection, selectors.EVENT_READ, pid)
 
-    def _become_backend(self, request, fds):
+    def _become_backend(self, request, fds, connection):
         code = 70
         try:
             signal.set_wakeup_fd(-1)
@@ -156,6 +168,11 @@ class Preloader:
                 os.close(fd)
             # A group of its own: stopping a backend stops the workers it forks.
             os.setpgid(0, 0)
+            _end_with_client(connection)
+            # Their command lines stay the preloader's; their names tell them apart (top,
+            # /proc/PID/comm): the process MMS asked for listens, and forks one per worker.
+            _set_name(LISTENER_NAME)
+            os.register_at_fork(after_in_child=_become_worker_process)
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
                 os.close(fd)
@@ -196,6 +213,22 @@ class Preloader:
                 return
             if pid == 0:
                 return
+            # MMS's backend listens on the model's socket and forks one process per worker; they
+            # share its group. Without it no worker that dies can be replaced (MMS reconnects to
+            # the socket, and nobody listens), so they go with it: MMS then sees every worker gone
+            # and starts the model's process again.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            environ = self.endpoint_backends.pop(pid, None)
+            if environ is not None:
+                try:
+                    server_exit.report(server_exit.exit_status(status), environ,
+                                       "the model's backend (mms/model_service_worker.py, pid %d), which MMS "
+                                       "does not start again," % pid)
+                except OSError as e:
+                    logger.error("could not tell serve that backend %d ended: %s", pid, e)
             connection = self.children.pop(pid, None)
             if connection is not None:
                 self.selector.unregister(connection)
@@ -222,6 +255,46 @@ class Preloader:
         for pid in list(self.children):
             _kill_group(pid, signal.SIGTERM)
         os._exit(0)
+
+
+def _become_worker_process():
+    """In each process MMS's backend forks for a worker: named apart, and ended with the backend
+    (killed by SIGKILL, it cannot end them itself)."""
+    _set_name(BACKEND_NAME)
+    _set_parent_death_signal(signal.SIGKILL)
+
+
+def _set_parent_death_signal(signo):
+    """Has the kernel send signo to this process when its parent ends (Linux only)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signo) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _set_name(name):
+    try:
+        with open("/proc/self/comm", "w") as f:
+            f.write(name)
+    except OSError:
+        pass
+
+
+def _end_with_client(connection):
+    """Ends this backend (and the workers it forks) when its client, the process MMS started for
+    it, is gone. The preloader does the same, but may itself be gone. The client sends nothing
+    after its request, so a read returns only when its end closes."""
+    def watch():
+        try:
+            while connection.recv(4096):
+                pass
+        except OSError:
+            pass
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="client-watch", daemon=True).start()
 
 
 def adopt_python_path(python_path, base_path):
@@ -284,11 +357,7 @@ def _kill_group(pid, signo):
 def _die_with_parent():
     """SIGTERM when `serve` ends, however it ends (Linux only; elsewhere the container's end does it)."""
     parent = os.getppid()
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
+    if not _set_parent_death_signal(signal.SIGTERM):
         return
     if os.getppid() != parent:
         sys.exit(0)

@@ -29,6 +29,8 @@ HEADER = struct.Struct("!I")
 # sagemaker-inference's code directory for an endpoint's model (environment.code_dir), which its
 # start_model_server puts first on PYTHONPATH.
 SAGEMAKER_CODE_DIR = "/opt/ml/model/code"
+# load_failure.SERVE_PID_ENV: set for an endpoint's single model, not for a multi-model server.
+SERVE_PID_ENV = "MNIST_SERVE_PID"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -46,9 +48,25 @@ def main(argv=None):
         line = replies.readline()
         code = int(json.loads(line)["exit"]) if line else 1
     except (OSError, ValueError, KeyError):
-        return 1
+        code = 1
     # A backend ended by signal N exits as a shell reports it: 128 + N.
-    return 128 - code if code < 0 else code
+    status = 128 - code if code < 0 else code
+    if os.environ.get(SERVE_PID_ENV):
+        # An endpoint's model backend: MMS 1.1.11 does not start it again (preload.py). The
+        # preloader reports it too, but may be gone; serve ignores both when it is stopping.
+        _tell_serve(status, pid)
+    return status
+
+
+def _tell_serve(status, pid):
+    # server_exit sits beside this script, and needs nothing but the standard library.
+    import server_exit
+
+    try:
+        server_exit.report(status, what="the model's backend (mms/model_service_worker.py, pid %d), which "
+                                        "MMS does not start again," % pid)
+    except (OSError, ValueError):
+        pass
 
 
 def code_dir_last(python_path, code_dir=SAGEMAKER_CODE_DIR):

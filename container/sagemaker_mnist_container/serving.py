@@ -12,6 +12,9 @@ which stops the server and exits 1, so SageMaker sees the failure and the reason
 Once MMS listens, sagemaker_mnist_container.endpoint_setup gives the endpoint's model its batch
 settings and, once one worker holds the model, the rest of its workers; if that fails, this
 process stops the server and exits 1 too.
+
+When one of the container's processes dies, sagemaker_mnist_container.supervise replaces it or,
+if it was the model server, exits 1; `docker stop` (SIGTERM) still ends the container with 0.
 """
 import logging
 import os
@@ -23,7 +26,7 @@ import warnings
 
 import psutil
 
-from sagemaker_mnist_container import endpoint_setup, preload
+from sagemaker_mnist_container import endpoint_setup, preload, server_exit, supervise
 from sagemaker_mnist_container import settings as settings_module
 from sagemaker_mnist_container.load_failure import SERVE_PID_ENV, failure_report
 
@@ -51,8 +54,9 @@ def main():
     os.environ.update(settings.toolkit_environment(PLUGIN_JAR))
     # First, so that torch is imported while the JVM starts (sagemaker_mnist_container.preload).
     socket_path = os.path.join(tempfile.gettempdir(), "mnist-preload-%d.sock" % os.getpid())
-    preload.start(socket_path)
+    supervise.preloader(preload.start(socket_path), lambda: preload.start(socket_path))
     os.environ.update(preload.environment(socket_path))
+    supervise.model_server(_stop_model_server)
     if not settings.multi_model:
         os.environ[SERVE_PID_ENV] = str(os.getpid())
         signal.signal(signal.SIGUSR1, _stop_after_failed_load)
@@ -69,6 +73,7 @@ def main():
     from sagemaker_inference import model_server
 
     model_server.start_model_server(handler_service=HANDLER_SERVICE)
+    supervise.after_model_server(_stop_model_server)
 
 
 def _set_up(settings):
@@ -101,7 +106,7 @@ def _stop_model_server():
     for process in psutil.process_iter(["cmdline"]):
         try:
             if MMS_MAIN_CLASS in (process.info["cmdline"] or []) and \
-                    process.environ().get(SERVE_PID_ENV) == mine:
+                    process.environ().get(server_exit.SUPERVISOR_PID_ENV) == mine:
                 process.terminate()
                 servers.append(process)
         except psutil.Error:

@@ -2,6 +2,8 @@ package mnist.mms;
 
 import java.lang.instrument.ClassFileTransformer;
 import java.security.ProtectionDomain;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -9,7 +11,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * Renames classes in one MMS class's constant pool as the JVM loads it (ConstantPoolRenamer), so
  * that it uses one of ours in place of a class it names. If that class does not name every class
  * to rename (another MMS version), it is left as it is, with an error line on stderr; what each
- * rename came to is kept in OUTCOMES, which SelfCheck reads when the image is built.
+ * rename came to is kept in OUTCOMES. The agent loads every target class at once (applyNow) and
+ * stops the JVM if a rewrite did not apply.
  */
 class ClassRenames implements ClassFileTransformer {
     /** Feature name: true once its class was rewritten, false if it was left unchanged. */
@@ -25,6 +28,25 @@ class ClassRenames implements ClassFileTransformer {
         this.renames = renames;
         this.feature = feature;
         this.onMessage = onMessage;
+    }
+
+    /**
+     * Loads (without initialising) each rewrite's class through `loader`, which runs the
+     * transformers on it; returns the features whose rewrite did not apply.
+     */
+    static List<String> applyNow(List<ClassRenames> rewrites, ClassLoader loader) {
+        List<String> failed = new ArrayList<>();
+        for (ClassRenames rewrite : rewrites) {
+            try {
+                Class.forName(rewrite.target.replace('/', '.'), false, loader);
+            } catch (ClassNotFoundException | LinkageError e) {
+                rewrite.leftUnchanged("the class cannot be loaded: " + e);
+            }
+            if (!Boolean.TRUE.equals(OUTCOMES.get(rewrite.feature))) {
+                failed.add(rewrite.feature);
+            }
+        }
+        return failed;
     }
 
     @Override

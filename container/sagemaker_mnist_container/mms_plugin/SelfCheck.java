@@ -1,20 +1,17 @@
 package mnist.mms;
 
 /**
- * java -javaagent:mnist-mms-plugin.jar -cp model-server.jar mnist.mms.SelfCheck: loads the MMS
- * classes the agent rewrites and exits 1 unless every rewrite applied. The image build runs it
- * (sagemaker_mnist_container.plugin --check), so that an MMS whose classes differ from 1.1.11's
- * fails the build instead of serving without the fixes. Run with -Dmnist.worker_affinity=false, it
- * expects worker affinity off.
+ * java -javaagent:mnist-mms-plugin.jar -cp model-server.jar mnist.mms.SelfCheck: the agent's
+ * start-up check, run alone. The agent applies every rewrite of MMS's classes before any main
+ * runs and stops the JVM (exit 1, with the reason on stderr) if one does not apply, so reaching
+ * this main means they all did. The image build runs it (sagemaker_mnist_container.plugin
+ * --check), so that an MMS whose classes differ from 1.1.11's fails the build, not the first
+ * start. Run with -Dmnist.worker_affinity=false, it checks that worker affinity stays off.
  */
 public final class SelfCheck {
     private SelfCheck() {}
 
-    public static void main(String[] args) throws ClassNotFoundException {
-        ClassLoader loader = SelfCheck.class.getClassLoader();
-        // Loading (not initialising) a class is what runs the agent's transformers on it.
-        Class.forName("com.amazonaws.ml.mms.wlm.Model", false, loader);
-        Class.forName(WholeFrameDecoder.WORKER_CHANNEL.replace('/', '.'), false, loader);
+    public static void main(String[] args) {
         boolean affinity = !"false".equalsIgnoreCase(System.getProperty("mnist.worker_affinity", "true"));
         boolean ok = check(WholeFrameDecoder.FEATURE, true) & check(WorkerAffinity.FEATURE, affinity);
         System.exit(ok ? 0 : 1);
