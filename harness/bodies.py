@@ -56,3 +56,15 @@ def png_claiming(width, height):
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
             + chunk(b"IEND", b""))
+
+
+def gzip_bomb(size, chunk=2**20):
+    """A gzip body that decompresses to `size` zero bytes (1 GiB to about 1 MB), compressed a
+    chunk at a time so that building it never holds `size` bytes."""
+    import zlib
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(chunk)
+    parts = [compressor.compress(zeros) for _ in range(size // chunk)]
+    parts.append(compressor.compress(bytes(size % chunk)))
+    return b"".join(parts) + compressor.flush()

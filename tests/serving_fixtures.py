@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness.bodies import csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming  # noqa: F401
+from harness.bodies import csv_body, gzip_bomb, json_body, jsonlines_body, npy_body, picture, png_claiming  # noqa: F401
 from harness.model_server import ModelServer, free_port  # noqa: F401
 from harness.small_model import N_TEST, TrainedModel, train_small_model, write_artifact  # noqa: F401
 from prerequisites import require

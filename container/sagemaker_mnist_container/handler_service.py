@@ -8,6 +8,8 @@ Compared with sagemaker-inference's default handler service, which it replaces:
     answers 500 for ever;
   - a bad request gets a 4xx with a JSON body saying what was wrong and what is accepted
     (mms_requests); the toolkit answers 500 with a traceback for most of them;
+  - a gzip or deflate body (Content-Encoding) is decompressed before any handler sees it, its
+    decompressed size held to the payload limit (sagemaker_mnist.codecs.content_encodings);
   - the built-in handlers get the request body as bytes, without a copy through str (a model's
     own input_fn gets str for JSON and CSV, as from the toolkit), and the handler functions are
     resolved and their signatures checked once at load (user_code), not per request;
@@ -64,9 +66,9 @@ class HandlerService:
         return responses
 
     def _answer(self, index, request, context):
-        body, content_type, accept = mms_requests.read(context, index, request, self._settings)
+        body, content_type, accept, encoding = mms_requests.read(context, index, request, self._settings)
         try:
-            body = mms_requests.checked(body, self._settings)
+            body = mms_requests.checked(body, encoding, self._settings)
             result = self._transform(body, content_type, accept, context)
             return mms_requests.respond(context, index, result, accept)
         except Exception as error:  # noqa: BLE001 - a worker must survive whatever a handler raises

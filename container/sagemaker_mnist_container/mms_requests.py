@@ -1,5 +1,5 @@
-"""One request of the batch MMS hands a worker: its body, content type and accept header read from
-MMS's context, and its answer (or error) written back to it.
+"""One request of the batch MMS hands a worker: its body, content type, accept and content encoding
+read from MMS's context, and its answer (or error) written back to it.
 
 MMS passes a worker several requests at once (`data`, a list) with one context; every per-request
 header, status and content type goes through that context by the request's index.
@@ -8,6 +8,7 @@ import json
 import logging
 
 from sagemaker_inference.errors import BaseInferenceToolkitError
+from sagemaker_mnist.codecs import content_encodings
 from sagemaker_mnist.codecs.content_types import media_type
 from sagemaker_mnist.errors import BadRequest, ClientError, PayloadTooLarge
 
@@ -19,8 +20,9 @@ _TEXT_TYPES = ("application/json", "text/csv")
 
 
 def read(context, index, request, settings):
-    """(body bytes, content type, accept) of request `index` of MMS's batch; a missing or */*
-    accept is the endpoint's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT)."""
+    """(body bytes, content type, accept, content encoding) of request `index` of MMS's batch; a
+    missing or */* accept is the endpoint's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT). MMS hands
+    the worker every header of the request (Content-Encoding too) and leaves the body as it came."""
     headers = {key.lower(): value for key, value in context.get_all_request_header(index).items()}
     content_type = headers.get("content-type")
     if content_type is None and isinstance(headers.get("body"), dict):
@@ -29,17 +31,19 @@ def read(context, index, request, settings):
     accept = headers.get("accept")
     if not accept or accept.strip() == "*/*":
         accept = settings.default_accept
-    return _body(request), content_type, accept
+    return _body(request), content_type, accept, headers.get("content-encoding")
 
 
-def checked(body, settings):
-    """The body, if within the endpoint's payload limit; else a 413 that says the limit."""
+def checked(body, content_encoding, settings):
+    """The body, within the endpoint's payload limit, with its Content-Encoding (gzip, deflate)
+    undone; a body over the limit, sent or decompressed, is a 413 that says the limit, and an
+    encoding the endpoint does not decode a 415 that names it (content_encodings)."""
     if len(body) > settings.max_payload_bytes:
         raise PayloadTooLarge(
             "the request body is %.1f MB, over this endpoint's limit of %d MB (SAGEMAKER_MAX_PAYLOAD_IN_MB)"
             % (len(body) / 2**20, settings.max_payload_mb),
             {"max_payload_mb": settings.max_payload_mb, "hint": "split the images over several requests"})
-    return body
+    return content_encodings.decode(body, content_encoding, settings.max_payload_bytes)
 
 
 def respond(context, index, result, accept):
@@ -64,10 +68,11 @@ def error(context, index, error):
 
 
 def as_text(body, content_type):
-    """The body as a user's input_fn or transform_fn gets it: str for JSON and CSV, else bytes."""
+    """The body as a user's input_fn or transform_fn gets it: str for JSON and CSV, else bytes. A
+    UTF-8 byte-order mark (spreadsheet programs begin their CSV with one) is not part of the text."""
     if content_type and media_type(content_type) in _TEXT_TYPES:
         try:
-            return bytes(body).decode("utf-8")
+            return bytes(body).decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise BadRequest("a %s body must be UTF-8 text (%s)" % (media_type(content_type), e),
                              {"encoding": "utf-8"}) from e

@@ -72,7 +72,8 @@ def input_fn(request_body, request_content_type):
         elif kind == JSON:
             array = np.asarray(json.loads(body), dtype=np.float32)
         else:
-            rows = [line for line in body.decode("utf-8").splitlines() if line.strip()]
+            # utf-8-sig: without the byte-order mark spreadsheet programs begin a CSV with.
+            rows = [line for line in body.decode("utf-8-sig").splitlines() if line.strip()]
             array = np.asarray([[float(value) for value in row.split(",")] for row in rows], dtype=np.float32)
             # One row is one record, as the stock decoder reads it.
             array = array[0] if len(array) == 1 else array

@@ -18,9 +18,9 @@ def answer(data, context, functions, model, settings):
     """The answers (bytes) to MMS's batch `data`, in its order."""
     responses, decoded = [None] * len(data), []
     for index, request in enumerate(data):
-        body, content_type, accept = mms_requests.read(context, index, request, settings)
+        body, content_type, accept, encoding = mms_requests.read(context, index, request, settings)
         try:
-            images = functions["input_fn"](mms_requests.checked(body, settings), content_type)
+            images = functions["input_fn"](mms_requests.checked(body, encoding, settings), content_type)
             decoded.append((index, accept, images))
         except Exception as error:  # noqa: BLE001 - one request's fault is its own answer
             responses[index] = mms_requests.error(context, index, error)

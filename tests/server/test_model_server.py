@@ -1,9 +1,11 @@
 """The real multi-model-server on the host's Java, with this image's handler service, endpoint
 plugin and settings: health, content types, batch transform, limits, timeouts, failed loads and
 the multi-model API. Predictions are checked against the model on real MNIST test digits."""
+import gzip
 import json
 import textwrap
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ import requests
 
 from answers import decode_output
 from sagemaker_mnist.codecs import content_types
-from serving_fixtures import ModelServer, csv_body, json_body, jsonlines_body, npy_body, picture, png_claiming
+from serving_fixtures import (ModelServer, csv_body, gzip_bomb, json_body, jsonlines_body, npy_body, picture,
+                              png_claiming)
 
 pytestmark = pytest.mark.server
 
@@ -117,6 +120,74 @@ def test_bad_requests_get_4xx_json_and_the_server_keeps_answering(server, traine
         assert document["message"] and document["accepted"], case
         np.testing.assert_array_equal(_labels(server.invoke(json_body(trained_model.images[:2]), "application/json")),
                                       trained_model.predicted[:2])
+    assert "Backend worker process died" not in server.log()
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _peak_rss(server):
+    """The highest resident set size (VmHWM, bytes) each backend has reached, by pid: the backends
+    are the preloader's children."""
+    import psutil
+
+    peaks = {}
+    for process in psutil.Process(server.preloader.pid).children(recursive=True):
+        with open("/proc/%d/status" % process.pid) as status:
+            kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        peaks[process.pid] = kib * 1024
+    return peaks
+
+
+def test_compressed_bodies_byte_order_marks_and_unreadable_headers(server, trained_model):
+    images, predicted = trained_model.images[:16], trained_model.predicted[:16]
+    gzipped = {"Content-Encoding": "gzip"}
+    valid = [
+        ("gzip JSON", gzip.compress(json_body(images).encode()), "application/json", gzipped),
+        ("gzip CSV", gzip.compress(csv_body(images).encode()), "text/csv", gzipped),
+        ("gzip npy", gzip.compress(npy_body(images)), "application/x-npy", gzipped),
+        ("deflate JSON lines", zlib.compress(jsonlines_body(images).encode()), "application/jsonlines",
+         {"Content-Encoding": "deflate"}),
+        ("CSV with a byte-order mark", BOM + csv_body(images).encode(), "text/csv", {}),
+        ("JSON with a byte-order mark", BOM + json_body(images).encode(), "application/json", {}),
+        ("gzip CSV with a byte-order mark", gzip.compress(BOM + csv_body(images).encode()), "text/csv",
+         gzipped),
+    ]
+    for case, body, content_type, headers in valid:
+        response = server.invoke(body, content_type, headers=headers)
+        assert response.status_code == 200, (case, response.text)
+        np.testing.assert_array_equal(_labels(response), predicted, err_msg=case)
+
+    bomb = gzip_bomb(2**30)
+    assert len(bomb) < 2**20, "1 GiB of zeros should gzip to under the 1 MB limit: %d bytes" % len(bomb)
+    digit = json_body(images[0])
+    bad = [
+        ("a Content-Type that is not a media type", digit, ";;;===", {}, 415,
+         "Content-Type ';;;===' is not a media type"),
+        ("an encoding the endpoint does not decode", digit, "application/json", {"Content-Encoding": "br"},
+         415, "Content-Encoding 'br' is not supported"),
+        ("gzip named, JSON sent", digit, "application/json", gzipped, 400, "not valid gzip data"),
+        ("gzip cut short", gzip.compress(digit.encode())[:-30], "application/json", gzipped, 400,
+         "cut short"),
+        ("a gzip bomb: 1 GiB of zeros", bomb, "text/csv", gzipped, 413,
+         "decompresses to more than this endpoint's limit of 1 MB"),
+    ]
+    before = _peak_rss(server)
+    for case, body, content_type, headers, status, words in bad:
+        started = time.monotonic()
+        response = server.invoke(body, content_type, headers=headers)
+        took = time.monotonic() - started
+        assert response.status_code == status, (case, response.text)
+        document = response.json()
+        assert words in document["message"], (case, document)
+        assert document["accepted"], case
+        assert took < 5, (case, took)
+        np.testing.assert_array_equal(_labels(server.invoke(json_body(images[:2]), "application/json")),
+                                      predicted[:2])
+    after = _peak_rss(server)
+    # Inflated, the bomb would have raised a backend's peak by a gigabyte; it reads at most the limit.
+    growth = {pid: after[pid] - before.get(pid, 0) for pid in after}
+    assert max(growth.values()) < 64 * 2**20, growth
     assert "Backend worker process died" not in server.log()
 
 

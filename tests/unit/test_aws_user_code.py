@@ -6,6 +6,7 @@ input_fn/predict_fn/output_fn; requests of normalised data (negative values incl
 CSV and npy. The image must then behave as AWS's container does: decode to a tensor as it is,
 call the user's model, encode its raw output.
 """
+import gzip
 import io
 import json
 
@@ -47,6 +48,24 @@ def test_a_user_model_fn_alone_gets_its_raw_output_back(aws_model, content_type,
     answer = decode(body)
     assert answer.shape == (3, 10)
     np.testing.assert_allclose(answer, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case, content_type, encode, headers", [
+    ("CSV with a byte-order mark", "text/csv",
+     lambda x: "\ufeff" + "\n".join(",".join(map(str, row)) for row in x.reshape(len(x), -1).tolist()), {}),
+    ("gzip JSON", "application/json", lambda x: gzip.compress(json.dumps(x.tolist()).encode()),
+     {"Content-Encoding": "gzip"}),
+])
+def test_the_pytorch_defaults_read_byte_order_marks_and_compressed_bodies(aws_model, case, content_type,
+                                                                        encode, headers):
+    model_dir, net = aws_model
+    images = normalised(3)
+    status, kind, body = InProcessService(model_dir).invoke(encode(images), content_type, "application/json",
+                                                            headers=headers)
+    assert (status, kind) == (200, "application/json"), body
+    with torch.no_grad():
+        expected = net(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(np.asarray(json.loads(body)), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_the_image_never_imports_user_modules_named_like_its_own(aws_model):

@@ -191,6 +191,15 @@ BAD_INPUTS = [
     ("decompression bomb past Pillow's own limit", None, "image/png", 400, "megapixels"),
     ("blank picture", None, "image/png", 400, "blank"),
     ("unsupported content type", b"<digits/>", "application/xml", 415, "not supported"),
+    ("a Content-Type that is not a media type", json_body(DIGITS[0]), ";;;===", 415,
+     "Content-Type ';;;===' is not a media type"),
+    ("a media type followed by garbage", json_body(DIGITS[0]), "application/json;;;===", 415,
+     "not a media type"),
+    ("a byte-order mark alone", decoders.UTF8_BOM, "text/csv", 400, "empty"),
+    ("a byte-order mark alone, no content type", decoders.UTF8_BOM, None, 400, "empty"),
+    ("a byte-order mark before bad JSON", decoders.UTF8_BOM + b"[1, 2", "application/json", 400,
+     "not valid JSON"),
+    ("a UTF-16 CSV", "\ufeff0,1\n".encode("utf-16"), "text/csv", 400, "UTF-8"),
     ("unrecognisable octet-stream", b"hello", "application/octet-stream", 415, "Content-Type"),
 ]
 
@@ -327,3 +336,49 @@ def test_pickled_npy_never_runs_code(tmp_path):
 def test_gzip_is_not_sniffed_as_anything():
     status, _ = _status(gzip.compress(b"[1, 2]"), None)
     assert status == 415
+
+
+# --- A UTF-8 byte-order mark, as spreadsheet programs begin a CSV they save as UTF-8
+
+BOM_BODIES = [
+    # (case, content type, body, the fast reader that takes it without the mark, or None)
+    ("CSV of integers", "text/csv", csv_body(DIGITS), "integer_rows"),
+    ("CSV, CRLF", "text/csv", csv_body(DIGITS).replace("\n", "\r\n"), "integer_rows"),
+    ("CSV of decimals", "text/csv",
+     "\n".join(",".join("%.1f" % v for v in row) for row in DIGITS.reshape(5, -1)), None),
+    ("JSON of integers", "application/json", json_body(DIGITS), "integer_images"),
+    ("JSON instances", "application/json", json.dumps({"instances": DIGITS.tolist()}), None),
+    ("JSON lines of integers", "application/jsonlines", jsonlines_body(DIGITS), "flat_integer_lines"),
+    ("JSON lines, 28x28", "application/jsonlines", "".join(json.dumps(d.tolist()) + "\n" for d in DIGITS),
+     None),
+    ("JSON, no content type", None, json_body(DIGITS), "integer_images"),
+    ("JSON as octet-stream", "application/octet-stream", json_body(DIGITS), "integer_images"),
+]
+
+
+@pytest.mark.parametrize("case, content_type, body, fast", BOM_BODIES, ids=[c[0] for c in BOM_BODIES])
+def test_a_byte_order_mark_is_not_part_of_the_text_and_keeps_the_fast_path(monkeypatch, case, content_type,
+                                                                          body, fast):
+    taken = []
+    for name in ("integer_rows", "flat_integer_lines", "integer_images"):
+        def spy(data, *args, _reader=getattr(fast_paths, name), _name=name, **kwargs):
+            found = _reader(data, *args, **kwargs)
+            if found is not None:
+                taken.append(_name)
+            return found
+        monkeypatch.setattr(fast_paths, name, spy)
+    plain = decoders.decode(body, content_type)
+    taken_plain, taken[:] = list(taken), []
+    marked = decoders.decode(decoders.UTF8_BOM + body.encode(), content_type)
+    np.testing.assert_array_equal(marked, plain)
+    _close(marked)
+    # The same readers as without the mark (flat_integer_lines hands its rows to integer_rows: both).
+    assert taken == taken_plain
+    assert fast in taken if fast else not taken
+
+
+def test_a_byte_order_mark_is_left_alone_where_it_is_not_at_the_start():
+    body = csv_body(DIGITS[:1]).replace(",", ",\ufeff", 1)
+    with pytest.raises(ClientError) as caught:
+        decoders.decode(body, "text/csv")
+    assert caught.value.status_code == 400 and "not a number" in caught.value.message

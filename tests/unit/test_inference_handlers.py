@@ -2,18 +2,20 @@
 RequestProcessor): every content type and accept on real test digits, every bad input, a model's
 own code/inference.py, and the same artifact under sagemaker-inference's own transformer (what
 AWS's PyTorch inference containers run)."""
+import gzip
 import io
 import json
 import sys
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
 
 from answers import decode_output
 from sagemaker_mnist.codecs import content_types
-from serving_fixtures import (InProcessService, clean_imports, csv_body, json_body, jsonlines_body,  # noqa: F401
-                              npy_body, picture, png_claiming, trained_model)
+from serving_fixtures import (InProcessService, clean_imports, csv_body, gzip_bomb, json_body,  # noqa: F401
+                              jsonlines_body, npy_body, picture, png_claiming, trained_model)
 
 pytestmark = pytest.mark.unit
 
@@ -125,6 +127,120 @@ def test_a_payload_over_the_limit_is_413_with_the_limit_named(trained_model, mon
     assert (status, kind) == (413, "application/json")
     assert "1 MB" in json.loads(answer)["message"]
     assert service.invoke(csv_body(trained_model.images[:300]), "text/csv")[0] == 200
+
+
+# --- Content-Encoding, byte-order marks and Content-Types that are not media types, as a worker sees them
+
+BOM = b"\xef\xbb\xbf"
+
+
+def _encoded(body, header):
+    body = body.encode() if isinstance(body, str) else body
+    return {"gzip": gzip.compress, "deflate": zlib.compress, "gzip, identity": gzip.compress}[header](body)
+
+
+READ_AS_SENT = [
+    # (case, content type, body maker, Content-Encoding or None, whether a UTF-8 byte-order mark comes first)
+    ("gzip JSON", "application/json", json_body, "gzip", False),
+    ("gzip CSV", "text/csv", csv_body, "gzip", False),
+    ("gzip JSON lines", "application/jsonlines", jsonlines_body, "gzip", False),
+    ("gzip npy", "application/x-npy", npy_body, "gzip", False),
+    ("gzip, identity CSV", "text/csv", csv_body, "gzip, identity", False),
+    ("deflate JSON", "application/json", json_body, "deflate", False),
+    ("gzip JSON, no content type", None, json_body, "gzip", False),
+    ("CSV with a byte-order mark", "text/csv", csv_body, None, True),
+    ("JSON with a byte-order mark", "application/json", json_body, None, True),
+    ("JSON lines with a byte-order mark", "application/jsonlines", jsonlines_body, None, True),
+    ("gzip CSV with a byte-order mark", "text/csv", csv_body, "gzip", True),
+]
+
+
+@pytest.mark.parametrize("case, content_type, make_body, encoding, bom", READ_AS_SENT,
+                         ids=[c[0] for c in READ_AS_SENT])
+def test_compressed_bodies_and_byte_order_marks_are_read_as_sent(  # noqa: F811
+        service, trained_model, case, content_type, make_body, encoding, bom):  # noqa: F811
+    body = make_body(trained_model.images[SAMPLE])
+    body = (BOM if bom else b"") + (body.encode() if isinstance(body, str) else body)
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    if encoding:
+        body = _encoded(body, encoding)
+    labels, probabilities = _predicted(*service.invoke(body, content_type, headers=headers))
+    np.testing.assert_array_equal(labels, trained_model.predicted[SAMPLE])
+    np.testing.assert_allclose(probabilities, trained_model.probabilities[SAMPLE], atol=1e-4)
+
+
+def _truncated_gzip():
+    return gzip.compress(json_body(np.zeros((28, 28), dtype=int)).encode())[:-30]
+
+
+REFUSED = [
+    # (case, body, content type, headers, status, words the message must contain)
+    ("a Content-Type that is not a media type", json_body(np.zeros((28, 28), dtype=int)), ";;;===", {}, 415,
+     "Content-Type ';;;===' is not a media type"),
+    ("brotli", json_body(np.zeros((28, 28), dtype=int)), "application/json", {"Content-Encoding": "br"}, 415,
+     "Content-Encoding 'br' is not supported"),
+    ("gzip named, JSON sent", json_body(np.zeros((28, 28), dtype=int)), "application/json",
+     {"Content-Encoding": "gzip"}, 400, "not valid gzip data"),
+    ("gzip cut short", _truncated_gzip(), "application/json", {"Content-Encoding": "gzip"}, 400, "cut short"),
+    ("a gzip bomb", gzip_bomb(64 * 2**20), "text/csv", {"Content-Encoding": "gzip"}, 413,
+     "decompresses to more than this endpoint's limit of 1 MB"),
+    ("gzip of a body over the limit", gzip.compress(b"0," * 2**20), "text/csv", {"Content-Encoding": "gzip"},
+     413, "limit of 1 MB"),
+]
+
+
+@pytest.fixture(scope="module")
+def small_limit_service(trained_model):  # noqa: F811
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("SAGEMAKER_MAX_PAYLOAD_IN_MB", "1")
+    yield InProcessService(trained_model.model_dir)
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("case, body, content_type, headers, status, words", REFUSED,
+                         ids=[c[0] for c in REFUSED])
+def test_encodings_and_content_types_the_endpoint_cannot_read_are_4xx_naming_them(
+        small_limit_service, trained_model, case, body, content_type, headers, status, words):  # noqa: F811
+    got, kind, answer = small_limit_service.invoke(body, content_type, headers=headers)
+    assert (got, kind) == (status, "application/json")
+    document = json.loads(answer)
+    assert words in document["message"], document["message"]
+    assert document["accepted"] and document["error"]
+    after = small_limit_service.invoke(json_body(trained_model.images[:3]), "application/json")
+    np.testing.assert_array_equal(_predicted(*after)[0], trained_model.predicted[:3])
+
+
+def test_requests_handed_over_together_are_each_decoded_with_their_own_encoding(service, trained_model):  # noqa: F811
+    images = trained_model.images
+    answers = service.invoke_together([
+        (gzip.compress(csv_body(images[:3]).encode()), "text/csv", None, {"Content-Encoding": "gzip"}),
+        (json_body(images[3]), "application/json", None, {"Content-Encoding": "br"}),
+        (BOM + csv_body(images[4:6]).encode(), "text/csv", None),
+        (json_body(images[6]), ";;;===", None),
+        (zlib.compress(json_body(images[7]).encode()), "application/json", None,
+         {"Content-Encoding": "deflate"}),
+    ])
+    assert [status for status, _, _ in answers] == [200, 415, 200, 415, 200]
+    predicted = [decode_output(body, kind)[0].tolist() for status, kind, body in answers if status == 200]
+    assert predicted == [trained_model.predicted[:3].tolist(), trained_model.predicted[4:6].tolist(),
+                         trained_model.predicted[7:8].tolist()]
+
+
+def test_a_users_input_fn_gets_the_body_decompressed_and_without_a_byte_order_mark(
+        trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        import numpy as np
+        import torch
+
+        def input_fn(request_body, request_content_type):
+            assert isinstance(request_body, str) and request_body[0] != "\\ufeff", request_body[:10]
+            rows = [[float(v) for v in line.split(",")] for line in request_body.splitlines()]
+            return torch.tensor(rows).reshape(-1, 1, 28, 28) / 255
+    """)
+    service = InProcessService(model_dir)
+    body = gzip.compress(BOM + csv_body(trained_model.images[:4]).encode())
+    labels, _ = _predicted(*service.invoke(body, "text/csv", headers={"Content-Encoding": "gzip"}))
+    np.testing.assert_array_equal(labels, trained_model.predicted[:4])
 
 
 # --- A model's own code

@@ -10,6 +10,8 @@ Inputs (Content-Type)
   image/png, image/jpeg, application/x-image
                          one picture of a digit, any size and colour (see sagemaker_mnist.images)
 Array pixel values are 0-255 or 0-1: an image with any value above 1 is read as 0-255.
+A request without a Content-Type (or an empty one) has its body's format recognised (the decoders'
+sniffing); one that is not a media type at all (";;;===") is refused with a 415 (request_type).
 
 Outputs (Accept)
   application/json       {"predictions": [{"label": 7, "probabilities": [10 numbers]}, ...]}
@@ -19,8 +21,10 @@ Outputs (Accept)
 
 sagemaker_mnist.codecs.decoders reads the inputs, sagemaker_mnist.codecs.encoders writes the outputs.
 """
+import re
+
 from sagemaker_mnist import images
-from sagemaker_mnist.errors import NotAcceptable
+from sagemaker_mnist.errors import NotAcceptable, UnsupportedContentType
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -61,10 +65,36 @@ ACCEPTED_INPUTS = {
 }
 
 
+# RFC 9110's grammar: type "/" subtype *( OWS ";" OWS [ parameter ] ), a parameter token "=" (token or
+# quoted string). Empty parameters (";;", a trailing ";") are allowed, as the RFC allows them.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_PARAMETER = r'%s\s*=\s*(?:%s|"(?:[^"\\\r\n]|\\.)*")' % (_TOKEN, _TOKEN)
+# Each part can match in one way only, so a long header fails in linear time.
+_MEDIA_TYPE = re.compile(r"\s*%s/%s\s*(?:;\s*(?:%s\s*)?)*" % (_TOKEN, _TOKEN, _PARAMETER))
+_SHOWN = 100  # characters of a header a message repeats
+
+
 def media_type(header):
     """The bare media type of a Content-Type or Accept item: lower case, parameters dropped."""
     kind = header.split(";", 1)[0].strip().lower()
     return _ALIASES.get(kind, kind)
+
+
+def request_type(header):
+    """The bare media type of a request's Content-Type header: "" when there is none or it is
+    empty (the body's format is then recognised from its first bytes), else type/subtype in lower
+    case, aliases resolved. A header that is not a media type is a ClientError 415: guessing the
+    format of a body whose client said something unreadable about it would answer a question the
+    client did not ask."""
+    if header is None or not header.strip():
+        return ""
+    if not _MEDIA_TYPE.fullmatch(header):
+        shown = header if len(header) <= _SHOWN else header[:_SHOWN] + "..."
+        raise UnsupportedContentType(
+            "Content-Type %r is not a media type (type/subtype, optionally followed by ; name=value "
+            "parameters); send one of %s, or no Content-Type to have the body's format recognised"
+            % (shown, ", ".join(INPUT_TYPES)), {"content_types": list(INPUT_TYPES)})
+    return media_type(header)
 
 
 def negotiate(accept, default=JSON):
