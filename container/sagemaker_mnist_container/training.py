@@ -81,7 +81,8 @@ def process_failure(program, error, builtin):
         return str(error)
     code = int(code)
     what = "the MNIST trainer (%s)" % program if builtin else "the entry point %s" % program
-    if code == -signal.SIGTERM:
+    if code == -signal.SIGTERM and builtin:
+        # The trainer saves and exits 143 on SIGTERM once it runs: it had not got that far.
         return "training stopped by SIGTERM before %s began to train: nothing was saved" % what
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.valid_signals() else "signal %d" % -code

@@ -81,6 +81,7 @@ def _exited(code, output=None):
                         "(the job's log has its output)"),
     (_exited(-15), True, "training stopped by SIGTERM before the MNIST trainer (train.py) began to train: "
                          "nothing was saved"),
+    (_exited(-15), False, "the entry point train.py was killed by SIGTERM (the job's log has its output)"),
     (_exited(-11), False, "the entry point train.py was killed by SIGSEGV (the job's log has its output)"),
     (_exited(1, "Traceback (most recent call last):\n  File \"train.py\", line 1\nValueError: no labels\n"),
      False,
