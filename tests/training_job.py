@@ -1,8 +1,9 @@
 """A SageMaker training job's /opt/ml tree in a temporary directory, as SageMaker lays it out for
 the container, and the three ways the SDKs encode hyperparameters into it.
 
-Contract tests run the toolkit's real `train` on it (SAGEMAKER_BASE_DIR); container tests mount
-its input, model, output and checkpoints directories into the real image.
+Contract tests run the image's `train` (container/train, around the toolkit's real one) on it
+(SAGEMAKER_BASE_DIR); container tests mount its input, model, output and checkpoints directories
+into the real image.
 """
 import json
 import os
@@ -115,12 +116,12 @@ def toolkit_env(opt_ml, extra=None):
 
 
 def train_command():
-    """The toolkit's `train` console script of the environment running the tests."""
-    return [os.path.join(os.path.dirname(sys.executable), "train")]
+    """The image's `train` (container/train, which runs the toolkit's), with the Python running the tests."""
+    return [sys.executable, str(REPO / "container" / "train")]
 
 
 def run_train(opt_ml, timeout=300, extra_env=None):
-    """Runs the toolkit's `train` to the end; returns the CompletedProcess (stdout and stderr merged)."""
+    """Runs `train` to the end; returns the CompletedProcess (stdout and stderr merged)."""
     return subprocess.run(train_command(), env=toolkit_env(opt_ml, extra_env), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout, cwd=opt_ml.root)
 
@@ -219,11 +220,48 @@ def same_epoch(a, b):
     return strip[0] == strip[1]
 
 
-# --- broken jobs: (case, how to break a good tiny job, what its failure line must say) ----------
+# --- broken jobs: (case, how to break a good tiny job, words its failure line must hold) --------
+# Every one fails before the first epoch. tests/container/test_train_faults.py runs them all in the
+# image, beside the faults that need Docker (read-only mounts, a full disk, signals).
+
+def _write_raw(job, name, text):
+    (job.config / name).write_text(text)
+
+
+def _hyperparameters_not_json(job):
+    _write_raw(job, "hyperparameters.json", '{"preset": "fast", "epochs": 2,')
+
+
+def _inputdataconfig_not_json(job):
+    _write_raw(job, "inputdataconfig.json", "training: File")
+
+
+def _resourceconfig_not_json(job):
+    _write_raw(job, "resourceconfig.json", "")
+
+
+def _host_not_listed(job):
+    _write_raw(job, "resourceconfig.json", json.dumps({"current_host": job.current_host, "hosts": ["algo-7"],
+                                                       "network_interface_name": "eth0"}))
+
+
+def _hyperparameter(**changes):
+    def breaker(job):
+        job.write_config(hyperparameters=sdk2_framework(dict(TINY_HYPERPARAMETERS, **changes)))
+    return breaker
+
+
+def _unknown_hyperparameter(job):
+    job.write_config(hyperparameters=sdk2_generic(dict(TINY_HYPERPARAMETERS, learning_rate=0.1)))
+
 
 def _no_training_channel(job):
     shutil.rmtree(job.channel("training"))
     job.write_config(channels=["test"])
+
+
+def _channel_folder_missing(job):
+    shutil.rmtree(job.channel("training"))
 
 
 def _empty_channel(job):
@@ -244,22 +282,112 @@ def _counts_disagree(job):
     write_idx(job.channel("training") / "train-labels-idx1-ubyte.gz", mnist("train")[1][:TINY_TRAIN - 7])
 
 
-def _bad_hyperparameter(job):
-    job.write_config(hyperparameters=sdk2_framework(dict(TINY_HYPERPARAMETERS, optimizer="adam")))
+def _labels_out_of_range(job):
+    labels = mnist("train")[1][:TINY_TRAIN].copy()
+    labels[11] = 12
+    write_idx(job.channel("training") / "train-labels-idx1-ubyte.gz", labels)
 
 
-def _unknown_hyperparameter(job):
-    job.write_config(hyperparameters=sdk2_generic(dict(TINY_HYPERPARAMETERS, learning_rate=0.1)))
+def _no_test_digits(job):
+    for f in job.channel("training").glob("t10k-*"):
+        f.unlink()
+
+
+def _only_npz(job, **arrays):
+    _empty_channel(job)
+    np.savez(job.channel("training") / "mnist.npz", **arrays)
+
+
+def _npz_corrupt(job):
+    _empty_channel(job)
+    (job.channel("training") / "mnist.npz").write_bytes(b"\x93NUMPY not really" + bytes(200))
+
+
+def _npz_objects(job):
+    images, labels = mnist("train")
+    _only_npz(job, x_train=np.array([images[i] for i in range(50)] + [None], dtype=object),
+              y_train=labels[:51], x_test=images[:10], y_test=labels[:10])
+
+
+def _pipe_declared(job):
+    _write_raw(job, "inputdataconfig.json", json.dumps({"training": {
+        "TrainingInputMode": "Pipe", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}))
+
+
+def _pipe_fifo(job):
+    # SageMaker's Pipe layout: no folder, a FIFO per epoch beside where it would be.
+    shutil.rmtree(job.channel("training"))
+    os.mkfifo(job.data / "training_0")
+
+
+def _corrupt_checkpoint(job):
+    (job.checkpoints / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short")
+
+
+def _script_fails(job):
+    # Script mode: a user's entry point in /opt/ml/code, which the toolkit runs as it is.
+    code = job.root / "code"
+    code.mkdir(exist_ok=True)
+    (code / "boom.py").write_text("raise ValueError('the labels column is missing')\n")
+    job.write_config(hyperparameters=sdk2_framework(dict(
+        TINY_HYPERPARAMETERS, sagemaker_program="boom.py", sagemaker_submit_directory="/opt/ml/code")))
 
 
 FAILURES = [
-    ("channel-missing", _no_training_channel, "channel 'training' is missing"),
-    ("channel-empty", _empty_channel, "channel 'training' is empty"),
-    ("truncated", _truncated, "training/train-images-idx3-ubyte.gz is truncated or corrupt"),
-    ("bad-magic", _bad_magic, "training/t10k-labels-idx1-ubyte.gz is not an MNIST labels file: IDX magic number "
-                              "0x00000803, expected 0x00000801"),
-    ("counts-disagree", _counts_disagree, "%d images but %d labels" % (TINY_TRAIN, TINY_TRAIN - 7)),
-    ("bad-hyperparameter", _bad_hyperparameter, "hyperparameter optimizer='adam' is not valid: optimizer must be "
-                                                "one of sgd, adamw, adadelta"),
-    ("unknown-hyperparameter", _unknown_hyperparameter, "unknown hyperparameter 'learning_rate'"),
+    ("hyperparameters-not-json", _hyperparameters_not_json,
+     ("hyperparameters.json is not valid JSON", "JSON object of hyperparameter names")),
+    ("inputdataconfig-not-json", _inputdataconfig_not_json,
+     ("inputdataconfig.json is not valid JSON", "channel names")),
+    ("resourceconfig-not-json", _resourceconfig_not_json,
+     ("resourceconfig.json is not valid JSON", '"hosts"')),
+    ("host-not-listed", _host_not_listed,
+     ("resourceconfig.json: current_host", "is not among its hosts ['algo-7']")),
+    ("hyperparameter-wrong-type", _hyperparameter(epochs="two"),
+     ("hyperparameter epochs='two' is not valid", "epochs must be an integer >= 1")),
+    ("hyperparameter-out-of-range", _hyperparameter(momentum=1.5),
+     ("hyperparameter momentum='1.5' is not valid", "momentum must be a number in [0, 1)")),
+    ("hyperparameter-bad-choice", _hyperparameter(optimizer="adam"),
+     ("hyperparameter optimizer='adam' is not valid", "one of sgd, adamw, adadelta")),
+    ("hyperparameter-unknown", _unknown_hyperparameter,
+     ("unknown hyperparameter 'learning_rate'", "accepted are")),
+    ("channel-not-declared", _no_training_channel, ("the job has no 'training' channel (its channels: test)",
+                                                    "give it a 'training' input channel")),
+    ("channel-folder-missing", _channel_folder_missing, ("channel 'training' is missing: no folder",
+                                                         "input/data/training")),
+    ("channel-empty", _empty_channel, ("channel 'training' is empty", "upload")),
+    ("idx-truncated", _truncated, ("training/train-images-idx3-ubyte.gz is truncated or corrupt",
+                                   "upload the complete file")),
+    ("idx-bad-magic", _bad_magic, ("training/t10k-labels-idx1-ubyte.gz is not an MNIST labels file",
+                                   "IDX magic number 0x00000803, expected 0x00000801")),
+    ("counts-disagree", _counts_disagree, ("%d images but %d labels" % (TINY_TRAIN, TINY_TRAIN - 7),)),
+    ("labels-out-of-range", _labels_out_of_range, ("labels must be digits 0-9", "found values 0 to 12")),
+    ("no-test-digits", _no_test_digits, ("no test digits", "add a 'test' or 'validation' channel")),
+    ("npz-corrupt", _npz_corrupt, ("training/mnist.npz is not a numpy .npz archive (not a zip file)",
+                                   "numpy.savez")),
+    ("npz-object-arrays", _npz_objects, ("training/mnist.npz: x_train is an array of Python objects",
+                                         "save it as a numeric array")),
+    ("pipe-declared", _pipe_declared, ("channel 'training' is in Pipe mode", "TrainingInputMode is Pipe",
+                                       "File (or FastFile) mode")),
+    ("pipe-fifo-layout", _pipe_fifo, ("channel 'training' is in Pipe mode", "found FIFO", "training_0",
+                                      "File (or FastFile) mode")),
+    # torch's reader follows its reason with a paragraph of advice: the line keeps the reason.
+    ("checkpoint-corrupt", _corrupt_checkpoint,
+     ("checkpoints/checkpoint.pt cannot be read",
+      "not a ZIP archive): delete it, or give the job an empty checkpoint location")),
+    ("script-fails", _script_fails, ("the entry point boom.py exited with status 1",
+                                     "ValueError: the labels column is missing")),
 ]
+
+# What no failure line may hold: the toolkit's reports, a traceback, numpy's advice to unpickle.
+NEVER_IN_FAILURE = ("Framework Error", "ExecuteUserScriptError", "Traceback", "allow_pickle", "\n ")
+
+
+def assert_one_actionable_line(failure, words):
+    """The failure file's text is one line holding every one of `words` and none of NEVER_IN_FAILURE."""
+    assert failure is not None, "no failure file"
+    assert failure.count("\n") == 1 and failure.endswith("\n"), failure
+    assert len(failure) <= 1025, failure
+    for word in words:
+        assert word in failure, (word, failure)
+    for word in NEVER_IN_FAILURE:
+        assert word not in failure, (word, failure)

@@ -10,12 +10,13 @@ A checkpoint holds what a resumed job needs to go on as if it had never stopped:
 optimizer, the schedule, the gradient scaler, every process's augmentation generator and the job's
 Progress. It resumes only a job with the hyperparameters that wrote it (RESUME_INDIFFERENT aside).
 """
+import io
 import os
 from dataclasses import dataclass, field
 
 import torch
 
-from sagemaker_mnist import hyperparameters
+from sagemaker_mnist import failures, hyperparameters
 from sagemaker_mnist.failures import TrainingError
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -45,15 +46,27 @@ def path(directory):
 
 
 def save(directory, state):
-    """Writes `state` (tensors, numbers, strings, lists and dicts of them) atomically."""
-    os.makedirs(directory, exist_ok=True)
+    """Writes `state` (tensors, numbers, strings, lists and dicts of them) atomically. A write that
+    fails (a full volume) leaves the previous checkpoint and raises TrainingError."""
     final = path(directory)
     tmp = os.path.join(directory, "." + CHECKPOINT_FILE + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    # Serialized in memory first: torch.save into a file that hits a full disk raises an opaque
+    # RuntimeError from its zip writer, a plain write the OSError that says so.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise failures.cannot_write(final, e) from None
     return final
 
 
@@ -68,7 +81,7 @@ def load(directory):
     except Exception as e:  # torch raises many types for a bad or truncated file
         raise TrainingError(
             "checkpoint %s cannot be read (%s): delete it, or give the job an empty checkpoint location"
-            % (final, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+            % (final, failures.reason(e))) from None
 
 
 def build_state(hp, world_size, progress, model, optimizer, scheduler, scaler, generators):

@@ -13,12 +13,14 @@ import os
 import re
 import stat
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from sagemaker_mnist import channels, failures
 from sagemaker_mnist.failures import TrainingError
 
 TRAIN, TEST = "train", "test"
@@ -75,23 +77,23 @@ def load_split(channel_dir, split, channel):
 def _list_files(channel_dir, channel):
     if not channel_dir or not os.path.isdir(channel_dir):
         raise TrainingError(
-            "channel %r is missing (no directory %s): give the job a %r input channel holding %s"
-            % (channel, channel_dir, channel, ACCEPTED))
+            "channel %r is missing: %s; give the job a %r input channel holding %s"
+            % (channel, "no folder %s" % channel_dir if channel_dir else "no folder given for it", channel,
+               ACCEPTED))
     found, fifos = [], []
     for root, dirs, names in os.walk(channel_dir):
         dirs.sort()
         for name in sorted(names):
             path = os.path.join(root, name)
             if stat.S_ISFIFO(os.stat(path).st_mode):
-                fifos.append(name)
+                fifos.append(path)
             elif not name.startswith("."):
                 found.append(path)
     if fifos and not found:
-        raise TrainingError(
-            "channel %r is in Pipe mode (found FIFO %s): this trainer reads files; set the channel's "
-            "input_mode to 'File' or 'FastFile'" % (channel, fifos[0]))
+        raise channels.pipe_mode(channel, "found FIFO %s" % fifos[0])
     if not found:
-        raise TrainingError("channel %r is empty (%s): upload %s to its S3 prefix" % (channel, channel_dir, ACCEPTED))
+        raise TrainingError("channel %r is empty (%s): upload %s to its S3 prefix"
+                            % (channel, channel_dir, ACCEPTED))
     return found
 
 
@@ -130,7 +132,8 @@ def read_idx(path, magic, name=None):
     except (EOFError, zlib.error) as e:
         raise TrainingError("%s is truncated or corrupt (%s): upload the complete file" % (name, e)) from None
     except gzip.BadGzipFile:
-        raise TrainingError("%s is not a gzip file: upload it gzipped or drop the .gz suffix" % name) from None
+        raise TrainingError("%s is not a gzip file: upload it gzipped or drop the .gz suffix"
+                            % name) from None
     if len(data) < 4:
         raise TrainingError("%s is truncated: %d bytes, not even an IDX header" % (name, len(data)))
     (found,) = struct.unpack(">I", data[:4])
@@ -161,6 +164,10 @@ def _load_idx_pair(paths, split, names):
 
 def _load_npz(path, split, name):
     x_key, y_key = _NPZ_KEYS[split]
+    # np.load takes any file that is not a zip for a pickle, and says so: check the form first.
+    if not zipfile.is_zipfile(path):
+        raise TrainingError("%s is not a numpy .npz archive (not a zip file): upload Keras's mnist.npz, or "
+                            "arrays saved with numpy.savez" % name)
     try:
         with np.load(path, allow_pickle=False) as npz:
             if x_key not in npz.files and y_key not in npz.files:
@@ -168,10 +175,28 @@ def _load_npz(path, split, name):
             if x_key not in npz.files or y_key not in npz.files:
                 raise TrainingError("%s has %s but not %s: a Keras mnist.npz holds both"
                                     % (name, *((x_key, y_key) if x_key in npz.files else (y_key, x_key))))
+            for key in (x_key, y_key):
+                if _holds_objects(npz, key):
+                    raise TrainingError(
+                        "%s: %s is an array of Python objects, which the trainer does not unpickle from "
+                        "uploaded data: save it as a numeric array (uint8 images N x 28 x 28, integer "
+                        "labels) with numpy.savez" % (name, key))
             images, labels = npz[x_key], npz[y_key]
-    except (ValueError, OSError, EOFError, zlib.error) as e:
-        raise TrainingError("%s cannot be read as a numpy .npz archive (%s)" % (name, e)) from None
+    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:
+        raise TrainingError("%s is a damaged .npz archive (%s): upload it again" % (name, e)) from None
     return _checked(images, labels, "%s [%s, %s]" % (name, x_key, y_key), split)
+
+
+def _holds_objects(npz, key):
+    """Whether member `key` of an open .npz is an object array (pickled), read from its .npy header."""
+    try:
+        with npz.zip.open(key + ".npy") as f:
+            version = np.lib.format.read_magic(f)
+            header = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0(f))
+            return header[2].hasobject
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 def _load_torchvision(path, split, name):
@@ -179,7 +204,7 @@ def _load_torchvision(path, split, name):
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad or truncated file
         raise TrainingError("%s cannot be read as torchvision's MNIST file (%s)"
-                            % (name, str(e).splitlines()[0] if str(e) else type(e).__name__)) from None
+                            % (name, failures.reason(e))) from None
     if not (isinstance(loaded, (tuple, list)) and len(loaded) == 2
             and all(isinstance(t, torch.Tensor) for t in loaded)):
         raise TrainingError("%s is not torchvision's MNIST file: expected a tuple (images, labels) of tensors"
@@ -220,22 +245,24 @@ class Dataset:
     validation: Split | None
 
 
-def load(train_dir, test_dir=None, validation_dir=None):
-    """The job's data. Training digits come from the training channel; test digits from the
-    `test` channel, else from the training channel, else from the `validation` channel.
-    Validation digits (reported beside the test metrics) come from the `validation` channel."""
-    train = load_split(train_dir, TRAIN, "training")
+def load(train_dir, test_dir=None, validation_dir=None, train_channel="training"):
+    """The job's data. Training digits come from the training channel (named `train_channel`);
+    test digits from the `test` channel, else from the training channel, else from the
+    `validation` channel. Validation digits (reported beside the test metrics) come from the
+    `validation` channel."""
+    train = load_split(train_dir, TRAIN, train_channel)
     if train is None:
-        raise TrainingError("channel 'training' holds no MNIST training digits: expected %s" % ACCEPTED)
+        raise TrainingError("channel %r holds no MNIST training digits: expected %s"
+                            % (train_channel, ACCEPTED))
     validation = _required(validation_dir, "validation") if validation_dir else None
     if test_dir:
         test = _required(test_dir, "test")
     else:
-        test = load_split(train_dir, TEST, "training") or validation
+        test = load_split(train_dir, TEST, train_channel) or validation
     if test is None:
         raise TrainingError(
             "no test digits: put t10k-images/t10k-labels (or mnist.npz's x_test/y_test, or test.pt) in the "
-            "training channel, or add a 'test' or 'validation' channel")
+            "%r channel, or add a 'test' or 'validation' channel" % train_channel)
     return Dataset(train, test, validation)
 
 

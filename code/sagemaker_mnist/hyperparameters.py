@@ -102,6 +102,7 @@ class Settings:
     hosts: tuple
     current_host: str
     num_cpus: int
+    train_channel: str = "training"  # the name of the job's channel train_dir comes from
 
 
 def hyperparameter_names():
@@ -120,7 +121,8 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser(environ):
     base = environ.get(SAGEMAKER_BASE_DIR, DEFAULT_BASE_DIR)
     p = _Parser(prog="train.py", allow_abbrev=False, add_help=False,
-                description="Trains the MNIST CNN; every hyperparameter also accepts its underscore spelling.")
+                description="Trains the MNIST CNN; every hyperparameter also accepts its underscore "
+                            "spelling.")
     for name in hyperparameter_names():
         flags = {"--" + display(name), "--" + name}
         p.add_argument(*sorted(flags), dest=name, default=None)
@@ -135,7 +137,8 @@ def _build_parser(environ):
     p.add_argument("--checkpoint-dir", "--checkpoint_dir", dest="checkpoint_dir",
                    default=os.path.join(base, CHECKPOINTS))
     p.add_argument("--hosts", dest="hosts", default=environ.get(SM_HOSTS))
-    p.add_argument("--current-host", "--current_host", dest="current_host", default=environ.get(SM_CURRENT_HOST))
+    p.add_argument("--current-host", "--current_host", dest="current_host",
+                   default=environ.get(SM_CURRENT_HOST))
     p.add_argument("--num-cpus", "--num_cpus", dest="num_cpus", default=environ.get(SM_NUM_CPUS))
     return p
 
@@ -170,6 +173,8 @@ def parse(argv, environ):
         hosts=hosts,
         current_host=current_host,
         num_cpus=_parse_count("num-cpus", args.num_cpus) or os.cpu_count() or 1,
+        train_channel="train" if not environ.get(SM_CHANNEL_TRAINING) and environ.get(SM_CHANNEL_TRAIN)
+        else "training",
     )
 
 

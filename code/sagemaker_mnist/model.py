@@ -6,6 +6,7 @@ An artifact directory (SageMaker's /opt/ml/model) holds:
 The net takes N x 1 x 28 x 28 float images with ink bright on dark in [0, 1], MNIST's own form,
 and normalises them itself, so no caller has to know the training statistics.
 """
+import io
 import json
 import os
 
@@ -80,7 +81,11 @@ def save(model, config, model_dir):
     reader never sees a half-written file."""
     os.makedirs(model_dir, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
-    _atomic_write(os.path.join(model_dir, WEIGHTS_FILE), lambda f: torch.save(state, f))
+    # Serialized in memory first: torch.save into a file on a full disk raises an opaque
+    # RuntimeError from its zip writer, a plain write the OSError that says so.
+    weights = io.BytesIO()
+    torch.save(state, weights)
+    _atomic_write(os.path.join(model_dir, WEIGHTS_FILE), lambda f: f.write(weights.getbuffer()))
     text = json.dumps(config, indent=2, sort_keys=True).encode()
     _atomic_write(os.path.join(model_dir, CONFIG_FILE), lambda f: f.write(text))
 

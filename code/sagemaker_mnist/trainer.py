@@ -7,8 +7,11 @@ with the recipe's optimizer, schedule, loss and augmentation, and leaves:
     (sagemaker_mnist.checkpoints),
   - the model artifact in the model directory (sagemaker_mnist.artifacts),
   - the evaluation report in the output data directory (sagemaker_mnist.report).
-A fault in the job's input writes one line to /opt/ml/output/failure and exits non-zero. SIGTERM
-(StopTrainingJob, a spot interruption) saves a checkpoint at the current step and exits.
+Before the first epoch it checks what it can (sagemaker_mnist.preflight: channels and their input
+mode, writable folders; then the data and any checkpoint are read). A fault in the job's input
+writes one line to /opt/ml/output/failure and exits 1; any other error too, its traceback in the
+log. SIGTERM (StopTrainingJob, a spot interruption) saves a checkpoint at the current step and
+exits 143.
 
 Top to bottom: what a job trains with (build), one epoch of training (train_one_epoch), evaluation
 (evaluate), the job's loop over epochs with its checkpoints (fit), and the entry (train, main).
@@ -24,8 +27,8 @@ import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from sagemaker_mnist import (artifacts, checkpoints, data, distributed, failures, hyperparameters, recipe,
-                             report, stopping)
+from sagemaker_mnist import (artifacts, checkpoints, data, distributed, failures, hyperparameters, preflight,
+                             recipe, report, stopping)
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.model import build_model
 
@@ -249,7 +252,10 @@ def _write_outputs(settings, cluster, t, dataset, history, predictions):
     if cluster.distributed or predictions is None:
         _, _, predictions = evaluate(t.model, test, settings.hp.eval_batch_size, cluster, t.amp_dtype,
                                      shard=False)
-    artifacts.write(settings.model_dir, t.model, t.config)
+    try:
+        artifacts.write(settings.model_dir, t.model, t.config)
+    except OSError as e:
+        raise failures.cannot_write(e.filename or settings.model_dir, e) from None
     final = history[-1] if history else {}
     summary = {k: v for k, v in final.items() if k not in ("epoch", "epoch_seconds")}
     summary.update(
@@ -261,15 +267,22 @@ def _write_outputs(settings, cluster, t, dataset, history, predictions):
         validation_samples=len(dataset.validation) if dataset.validation else 0,
         data={"train": dataset.train.source, "test": test.source},
     )
-    report.write(settings.output_data_dir, summary, history, test.images.numpy(), test.labels.numpy(),
-                 predictions.numpy())
+    try:
+        report.write(settings.output_data_dir, summary, history, test.images.numpy(), test.labels.numpy(),
+                     predictions.numpy())
+    except OSError as e:
+        raise failures.cannot_write(e.filename or settings.output_data_dir, e) from None
     _log(cluster, "saved the model to %s and the evaluation report to %s: test accuracy %.4f"
          % (settings.model_dir, settings.output_data_dir, final.get("test_accuracy", math.nan)))
 
 
 def train(settings, environ, stop):
-    """Runs the job in this process: loads the channels, joins the job's other processes, fits."""
-    dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir)
+    """Runs the job in this process: checks its channels and folders, loads the data, joins the
+    job's other processes, fits."""
+    preflight.check_inputs(settings, environ)
+    preflight.check_outputs(settings)
+    dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir,
+                        settings.train_channel)
     cluster = distributed.setup(settings.hosts, settings.current_host, environ)
     try:
         fit(settings, dataset, cluster, stop)

@@ -1,4 +1,5 @@
-"""What the training toolkit's `train` command runs (the image's SAGEMAKER_TRAINING_MODULE).
+"""What the training toolkit's `train` runs (the image's SAGEMAKER_TRAINING_MODULE), under the
+image's own `train` command (train_command: config checks, SIGTERM, the exit status).
 
 As in AWS's framework images, a job that names an entry point (script mode: the SDK's
 `sagemaker_program` and `sagemaker_submit_directory` hyperparameters) runs that script;
@@ -10,13 +11,18 @@ Every job's process gets the distributed environment AWS's PyTorch training imag
 (sagemaker-pytorch-training-toolkit): MASTER_ADDR, MASTER_PORT and the NCCL settings, so that a
 script written for those images can call `init_process_group()` with its default env:// on one
 host or several, with or without torchrun.
+
+A job's process that fails leaves one line in /opt/ml/output/failure: the built-in trainer writes
+its own; for a process that wrote none (a user's script, a process the kernel killed) main writes
+one from its exit status and last error line, before the toolkit would write its multi-line report.
 """
 import os
 import signal
+import traceback
 
 import sagemaker_mnist
-import psutil
-from sagemaker_training import entry_point, environment, runner
+from sagemaker_mnist import failures
+from sagemaker_training import entry_point, environment, errors, runner
 
 # The directory holding the built-in trainer's train.py and the sagemaker_mnist package (code/ in the
 # repository, /opt/mnist/code in the image).
@@ -38,28 +44,65 @@ DEFAULT_MASTER_PORT = "7777"
 
 
 def main():
-    # SageMaker stops a job (StopTrainingJob, a spot interruption) with SIGTERM to the container's
-    # first process, this one, and kills it when the grace period ends. The trainer runs as a child
-    # and needs the signal to write its checkpoint; left alone, this process would die without
-    # passing it on (or, as PID 1 in the container, ignore it).
-    signal.signal(signal.SIGTERM, _forward_to_children)
     env = environment.Environment()
     if env.user_entry_point:
         code_uri, program = env.module_dir, env.user_entry_point
     else:
         code_uri, program = BUILTIN_CODE_DIR, BUILTIN_ENTRY_POINT
     torchrun = env.additional_framework_parameters.get(TORCH_DISTRIBUTED_ENABLED, False)
-    # The hosts of a job start at different moments, and a host's name may not resolve before that
-    # host is up: entry_point.run waits until every name resolves (up to 15 minutes, as AWS's
-    # PyTorch images do) before it starts the process.
-    entry_point.run(
-        uri=code_uri,
-        user_entry_point=program,
-        args=env.to_cmd_args(),
-        env_vars={**env.to_env_vars(), **distributed_env(env, os.environ)},
-        capture_error=True,
-        runner_type=runner.TorchDistributedRunnerType if torchrun else runner.ProcessRunnerType,
-    )
+    output = failures.output_dir(os.environ)
+    try:
+        # The hosts of a job start at different moments, and a host's name may not resolve before
+        # that host is up: entry_point.run waits until every name resolves (up to 15 minutes, as
+        # AWS's PyTorch images do) before it starts the process.
+        entry_point.run(
+            uri=code_uri,
+            user_entry_point=program,
+            args=env.to_cmd_args(),
+            env_vars={**env.to_env_vars(), **distributed_env(env, os.environ)},
+            capture_error=True,
+            runner_type=runner.TorchDistributedRunnerType if torchrun else runner.ProcessRunnerType,
+        )
+    except errors.ClientError as e:
+        _report(output, process_failure(program, e, builtin=not env.user_entry_point))
+        raise
+    except Exception as e:
+        traceback.print_exc()
+        _report(output, "the training image failed to run %s: %s: %s (the job's log has the traceback)"
+                % (program, type(e).__name__, _last_line(str(e))))
+        raise
+
+
+def process_failure(program, error, builtin):
+    """The failure line of a job's process that ended with `error` (the toolkit's, for a non-zero
+    exit: its return_code and the process's captured error output)."""
+    code = getattr(error, "return_code", None)
+    if code is None:
+        return str(error)
+    code = int(code)
+    what = "the MNIST trainer (%s)" % program if builtin else "the entry point %s" % program
+    if code == -signal.SIGTERM and builtin:
+        # The trainer saves and exits 143 on SIGTERM once it runs: it had not got that far.
+        return "training stopped by SIGTERM before %s began to train: nothing was saved" % what
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else "signal %d" % -code
+        cause = (": most often the kernel's out-of-memory killer; lower batch-size or use an instance type "
+                 "with more memory" if code == -signal.SIGKILL else "")
+        return "%s was killed by %s%s (the job's log has its output)" % (what, name, cause)
+    last = _last_line(getattr(error, "output", None) or "")
+    return "%s exited with status %d%s (the job's log has its output)" % (what, code,
+                                                                          ": " + last if last else "")
+
+
+def _last_line(text):
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _report(output, line):
+    # The process's own line, when it wrote one, is the better one: it stays.
+    if not os.path.exists(os.path.join(output, failures.FAILURE_FILE)):
+        failures.write_failure(output, line)
 
 
 def distributed_env(env, environ):
@@ -73,12 +116,3 @@ def distributed_env(env, environ):
         NCCL_DEBUG: "WARN",
     }
     return {name: value for name, value in defaults.items() if name not in environ}
-
-
-def _forward_to_children(signum, frame):
-    # torchrun, when it is the child, passes the signal on to its workers.
-    for child in psutil.Process().children():
-        try:
-            child.send_signal(signum)
-        except psutil.NoSuchProcess:
-            pass

@@ -36,6 +36,9 @@ def test_train_image_runs_train_by_default_and_bakes_nothing_under_opt_ml_code()
     assert "SAGEMAKER_PROGRAM" not in env  # it would override a script-mode job's entry point
     listing = docker("run", "--rm", TRAIN_IMAGE, "sh", "-c", "ls -A /opt/ml/code 2>/dev/null | wc -l").stdout
     assert listing.strip() == "0"
+    # `train` is the image's own (container/train), which runs the toolkit's.
+    found = docker("run", "--rm", TRAIN_IMAGE, "sh", "-c", "command -v train").stdout
+    assert found.strip() == "/opt/mnist/bin/train"
 
 
 def test_both_images_carry_the_same_cuda_torch_build_in_shared_layers():

@@ -1,7 +1,8 @@
 """The training contract through the toolkit's real `train` entry point, without Docker.
 
 Each test lays out a temporary /opt/ml (SAGEMAKER_BASE_DIR) with a small real-MNIST subset and
-runs `train` with SAGEMAKER_TRAINING_MODULE=sagemaker_mnist_container.training:main, as the image does.
+runs the image's `train` (container/train, around the toolkit's) with
+SAGEMAKER_TRAINING_MODULE=sagemaker_mnist_container.training:main, as the image does.
 """
 import json
 import os
@@ -19,8 +20,8 @@ from cloud import common
 from sagemaker_mnist import checkpoints, failures, recipe
 from support import REPO, mnist, write_idx, write_subset
 from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
-                          hidden_files, metrics, run_train, same_epoch, saved_model_accuracy, sdk2_framework,
-                          sdk2_generic, sdk3, tiny_job)
+                          assert_one_actionable_line, hidden_files, metrics, run_train, same_epoch,
+                          saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3, tiny_job)
 
 pytestmark = pytest.mark.contract
 
@@ -151,18 +152,17 @@ def test_the_cloud_metric_definitions_read_a_real_runs_log(style_runs):
 
 # --- failures -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("case,breaker,expected", FAILURES, ids=[f[0] for f in FAILURES])
-def test_failure_writes_one_actionable_line(tmp_path, subset, case, breaker, expected):
+@pytest.mark.parametrize("case,breaker,words", FAILURES, ids=[f[0] for f in FAILURES])
+def test_failure_writes_one_actionable_line(tmp_path, subset, case, breaker, words):
     job = tiny_job(tmp_path / "opt_ml", subset)
     breaker(job)
     run = run_train(job, timeout=TIMEOUT)
-    assert run.returncode != 0
-    failure = job.failure
-    assert failure is not None, run.stdout
-    assert failure.count("\n") == 1 and failure.endswith("\n"), failure
-    assert expected in failure
+    assert run.returncode == failures.EXIT_FAILURE, run.stdout
+    assert_one_actionable_line(job.failure, words)
     assert not (job.output / "success").exists()
     assert list(job.model.iterdir()) == []
+    # Nothing was trained: every fault is found before the first epoch.
+    assert not metrics(run.stdout), run.stdout
 
 
 # --- checkpoints and stops ----------------------------------------------------------------------
@@ -195,13 +195,13 @@ def test_sigterm_checkpoints_mid_epoch_exits_promptly_and_resumes(tmp_path, subs
     first = Running.toolkit(job)
     try:
         first.wait_for_line(r"^#metrics epoch=1 ", timeout=TIMEOUT)
-        first.proc.send_signal(signal.SIGTERM)  # to the toolkit, as SageMaker signals the container
+        first.proc.send_signal(signal.SIGTERM)  # to `train`, as SageMaker signals the container
         # The deadline of a prompt exit; the checkpoint's step below says it came mid-epoch.
         code, _, log = first.wait(timeout=60)
     finally:
         first.kill()
-    # The toolkit exits 1 for any script that failed; the trainer's own status is in its log.
-    assert code == 1 and "ExitCode %d" % failures.EXIT_STOPPED in log, log
+    # The trainer's status for a stop, and the container's (the toolkit alone would exit 1).
+    assert code == failures.EXIT_STOPPED and "ExitCode %d" % failures.EXIT_STOPPED in log, log
     assert "training stopped by SIGTERM at step " in job.failure and " in epoch 2 of 2; " in job.failure
     assert "a job started with the same checkpoint location resumes from it" in job.failure
     assert job.failure.count("\n") == 1

@@ -3,6 +3,7 @@ broken upload fails with one line that names the file and says what was expected
 import gzip
 import os
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -169,6 +170,27 @@ def _break_pipe_mode(channel):
     os.mkfifo(channel / "training_0")
 
 
+def _break_npz_not_a_zip(channel):
+    for f in channel.iterdir():
+        f.unlink()
+    (channel / "mnist.npz").write_bytes(b"not an archive at all" * 10)
+
+
+def _break_npz_object_array(channel):
+    images, labels = _expected(data.TRAIN, 20)
+    for f in channel.iterdir():
+        f.unlink()
+    np.savez(channel / "mnist.npz", x_train=images, y_train=np.array(list(labels[:19]) + ["7"], dtype=object))
+
+
+def _break_npz_damaged_member(channel):
+    for f in channel.iterdir():
+        f.unlink()
+    with zipfile.ZipFile(channel / "mnist.npz", "w") as z:
+        z.writestr("x_train.npy", b"\x93NUMPY broken header")
+        z.writestr("y_train.npy", b"\x93NUMPY broken header")
+
+
 BROKEN = [
     # (case, how to break a good channel, words the one-line message must contain)
     ("truncated-gz", _break_truncated_gz, ["train-images-idx3-ubyte.gz", "truncated"]),
@@ -181,6 +203,12 @@ BROKEN = [
     ("no-mnist-files", _break_other_files, ["holds no MNIST training digits", "mnist.npz"]),
     ("empty", _break_empty, ["channel 'training' is empty"]),
     ("pipe-mode", _break_pipe_mode, ["Pipe mode", "File"]),
+    # np.load takes a file that is not a zip for a pickle and advises unpickling it: not repeated.
+    ("npz-not-a-zip", _break_npz_not_a_zip,
+     ["training/mnist.npz is not a numpy .npz archive (not a zip file)"]),
+    ("npz-object-array", _break_npz_object_array,
+     ["training/mnist.npz: y_train is an array of Python objects", "numeric array"]),
+    ("npz-damaged-member", _break_npz_damaged_member, ["training/mnist.npz is a damaged .npz archive"]),
 ]
 
 
@@ -191,7 +219,7 @@ def test_broken_channel_fails_with_one_actionable_line(tmp_path, case, breaker, 
     with pytest.raises(TrainingError) as failure:
         data.load(str(channel))
     message = str(failure.value)
-    assert "\n" not in message
+    assert "\n" not in message and "allow_pickle" not in message
     for word in words:
         assert word in message
 

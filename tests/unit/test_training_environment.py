@@ -87,7 +87,6 @@ def test_main_hands_the_variables_to_the_process_with_the_users_own_kept(monkeyp
     calls = []
     monkeypatch.setattr(training.environment, "Environment", lambda: job)
     monkeypatch.setattr(training.entry_point, "run", lambda **kwargs: calls.append(kwargs))
-    monkeypatch.setattr(training.signal, "signal", lambda *args: None)
     training.main()
     (call,) = calls
     assert call["runner_type"] is getattr(training.runner, runner_type)

@@ -67,6 +67,17 @@ def test_failure_file_is_one_line_and_first_writer_wins(tmp_path):
     assert len(text.strip()) == failures.FAILURE_REASON_LIMIT
 
 
+@pytest.mark.parametrize("error,expected", [
+    (RuntimeError("PytorchStreamReader failed reading zip archive: not a ZIP archive. This is an internal "
+                  "miniz error. If you are seeing this error, ..."),
+     "PytorchStreamReader failed reading zip archive: not a ZIP archive"),
+    (ValueError("unsupported version 1.2. See the docs\nmore"), "unsupported version 1.2"),
+    (EOFError(), "EOFError"),
+])
+def test_a_libraries_reason_is_its_first_sentence(error, expected):
+    assert failures.reason(error) == expected
+
+
 def test_failure_outside_sagemaker_is_only_printed(tmp_path, capsys):
     failures.write_failure(str(tmp_path / "absent"), "bad")
     assert "FAILURE: bad" in capsys.readouterr().err
