@@ -18,15 +18,19 @@ class ResponseError(RuntimeError):
     pass
 
 
-def request_bytes(host, port, path, body, content_type, accept):
-    head = ("POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: %s\r\nAccept: %s\r\n"
-            "Content-Length: %d\r\nConnection: keep-alive\r\n\r\n"
-            % (path, host, port, content_type, accept, len(body)))
-    return head.encode("ascii") + body
+def request_bytes(host, port, path, body, content_type, accept, method="POST", headers=None):
+    """One request as bytes; a content type or accept of None is left out, `headers` are added."""
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % (host, port)]
+    for name, value in (("Content-Type", content_type), ("Accept", accept)):
+        if value is not None:
+            lines.append("%s: %s" % (name, value))
+    lines += ["%s: %s" % item for item in (headers or {}).items()]
+    lines += ["Content-Length: %d" % len(body), "Connection: keep-alive"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 class _Connection:
-    __slots__ = ("sock", "buffer", "sent_at", "status", "expected")
+    __slots__ = ("sock", "buffer", "sent_at", "status", "expected", "response", "body_at", "closing")
 
     def __init__(self, address):
         self.sock = socket.create_connection(address, timeout=60)
@@ -36,6 +40,8 @@ class _Connection:
         self.sent_at = 0.0
         self.status = None
         self.expected = None  # bytes of the whole response, once its header is in
+        # The last whole response (its body from body_at), and whether it said Connection: close.
+        self.response, self.body_at, self.closing = b"", 0, False
 
     def send(self, request):
         self.sent_at = time.monotonic()
@@ -57,21 +63,25 @@ class _Connection:
             lines = head.split("\r\n")
             self.status = int(lines[0].split(" ", 2)[1])
             length = None
+            self.closing = False
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 name = name.strip().lower()
                 if name == "content-length":
                     length = int(value)
+                elif name == "connection":
+                    self.closing = value.strip().lower() == "close"
                 elif name == "transfer-encoding" and "chunked" in value.lower():
                     raise ResponseError("chunked responses are not supported by this client")
             if length is None:
                 raise ResponseError("a response without Content-Length: %r" % lines[0])
-            self.expected = end + len(_HEADER_END) + length
+            self.body_at = end + len(_HEADER_END)
+            self.expected = self.body_at + length
         if len(self.buffer) < self.expected:
             return False
         if len(self.buffer) > self.expected:
             raise ResponseError("the server sent more than one response to one request")
-        self.buffer, self.expected = b"", None
+        self.response, self.buffer, self.expected = self.buffer, b"", None
         return True
 
 

@@ -502,6 +502,88 @@ def serve_comparisons(result):
     return "".join(tables)
 
 
+# --- The soak: bench/soak.py
+
+def _megabytes(size):
+    return "%s MB" % number(size / 2**20)
+
+
+def _ms(x):
+    return "-" if x is None else "%.1f" % x
+
+
+def _growth(x):
+    return "-" if x is None else "%+.1f%%" % (100 * x)
+
+
+def soak_goals(summary):
+    """One sentence: each goal of the soak and whether the run met it."""
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+
+    goals, valid, bad = summary["goals"], summary["valid"], summary["bad"]
+    parts = ["no error on a valid request (%s of %s: %s)"
+             % (number(valid["errors"]), number(valid["requests"]), verdict(goals["no_valid_errors"])),
+             "every bad request a 4xx with a JSON message (%s of %s not: %s)"
+             % (number(bad["errors"]), number(bad["requests"]),
+                verdict(goals["every_bad_a_4xx_with_a_message"])),
+             "memory up less than 10%% from the end of the warm-up to the end (%s: %s)"
+             % (_growth(summary["memory"]["growth"]["usage"]),
+                verdict(goals["memory_growth_under_10_percent"]))]
+    stopped = summary.get("stopped_early")
+    return "Goals: " + "; ".join(parts) + "." + (" The run stopped early: %s." % stopped if stopped else "")
+
+
+_SOAK_MEMORY = (("usage", "container, as `docker stats` shows it (cgroup usage less inactive files)"),
+                ("usage_with_cache", "cgroup usage, all page cache included"),
+                ("anon", "cgroup anonymous memory"),
+                ("rss_sum", "sum of the processes' RSS (shared pages once per process)"))
+
+
+@renderer("soak")
+def soak(result):
+    summary, data = result["summary"], result["data"]
+    valid, bad, memory = summary["valid"], summary["bad"], summary["memory"]
+    rows = ["| | requests | errors | p50 / p99 latency |", "|---|---:|---:|---:|",
+            "| valid: %d kinds, digits checked against this tree's handlers | %s | %s | %s / %s ms |"
+            % (valid["kinds"], number(valid["requests"]), number(valid["errors"]), _ms(valid["p50_ms"]),
+               _ms(valid["p99_ms"])),
+            "| bad: %d kinds, each must be its own 4xx with a JSON message | %s | %s | |"
+            % (bad["kinds"], number(bad["requests"]), number(bad["errors"])),
+            "| all, %g s after a %g s warm-up at concurrency %d | %s (%s req/s in the window) | %s | |"
+            % (summary["seconds"], summary["warmup_s"], summary["concurrency"], number(summary["requests"]),
+               number(summary["rate_req_s"]), number(valid["errors"] + bad["errors"]))]
+    start, end = memory["start"], memory["end"]
+    mem = ["| memory | end of warm-up | end | growth |", "|---|---:|---:|---:|"]
+    for name, title in _SOAK_MEMORY:
+        mem.append("| %s | %s | %s | %s |" % (title, _megabytes(start[name]), _megabytes(end[name]),
+                                              _growth(memory["growth"][name])))
+    kinds = ["| request | expected | requests | errors | another 4xx | answers that closed the connection "
+             "| p50 / p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, entry in sorted(summary["kinds"].items(), key=lambda item: (not item[1]["valid"], item[0])):
+        kinds.append("| %s %s | %s | %s | %s | %s | %s | %s / %s |" % (
+            "valid:" if entry["valid"] else "bad:", kind, 200 if entry["valid"] else entry["expected"],
+            number(entry["requests"]), number(entry["errors"]), number(entry["other_status"]),
+            number(entry["closed"]), _ms(entry["p50_ms"]), _ms(entry["p99_ms"])))
+    errors = summary["errors"]
+    listed = ("Errors by kind: %s." % "; ".join("%s (%s)" % (what, number(n)) for what, n in errors.items())
+              if errors else "No errors.")
+    others = summary["other_statuses"]
+    if others:
+        listed += (" Bad requests answered with a 4xx and a message, but not the 4xx they should get (not "
+                   "errors): %s." % "; ".join("%s (%s)" % (what, number(n)) for what, n in others.items()))
+    image = data.get("image", {})
+    accuracy = "-" if valid["accuracy"] is None else percent(valid["accuracy"])
+    about = ("Accuracy of the valid answers against the true digits: %s of %s images; backends that died: "
+             "%d; connections opened again: %s. Image `%s` (%s, %s)."
+             % (accuracy, number(valid["images"]), summary["backend_deaths"], number(summary["reconnects"]),
+                image.get("name"), (image.get("id") or "no id")[:19], built_from(image, result)))
+    sentences = " ".join([soak_goals(summary), listed, about])
+    tables = ["\n".join(rows), "\n".join(mem), sentences, "\n".join(kinds)]
+    return ("\n\n".join(tables) + "\n\n"
+            + provenance(result, "; Docker %s" % result["machine"].get("docker")))
+
+
 # --- Image sizes: bench/image_sizes.py
 
 def gigabytes(size):

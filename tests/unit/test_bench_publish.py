@@ -186,8 +186,43 @@ def _fresh_clone(bench="fresh_clone"):
     return result
 
 
+def _soak():
+    def kind(valid, expected, requests, errors=0, other=0, closed=0):
+        return {"valid": valid, "expected": expected, "requests": requests, "errors": errors,
+                "other_status": other, "closed": closed, "p50_ms": 38.0, "p99_ms": 105.0}
+
+    memory = {"usage": 831 * 2**20, "usage_with_cache": 841 * 2**20, "anon": 808 * 2**20,
+              "rss_sum": 1983 * 2**20}
+    end = {name: int(value * 1.034) for name, value in memory.items()}
+    summary = {
+        "seconds": 600.0, "warmup_s": 30.0, "concurrency": 32, "requests": 480000,
+        "measured_requests": 450000, "rate_req_s": 750.0,
+        "valid": {"kinds": 2, "requests": 390000, "errors": 0, "images": 1170000, "accuracy": 0.9663,
+                  "p50_ms": 38.3, "p99_ms": 105.2},
+        "bad": {"kinds": 2, "requests": 90000, "errors": 1200},
+        "errors": {"three times the payload limit: no JSON message": 1200},
+        "other_statuses": {"GET /invocations: 400 instead of 405": 4800},
+        "reconnects": 88000, "backend_deaths": 0, "stopped_early": None,
+        "memory": {"start": memory, "end": end, "growth": {name: 0.034 for name in memory},
+                   "peak_usage": end["usage"], "start_t": 30.0, "end_t": 630.0},
+        "kinds": {"CSV": kind(True, 200, 200000), "gzip JSON": kind(True, 200, 190000),
+                  "GET /invocations": kind(False, 405, 4800, other=4800, closed=4800),
+                  "three times the payload limit": kind(False, 413, 1200, errors=1200, closed=1200)},
+        "goals": {"no_valid_errors": True, "every_bad_a_4xx_with_a_message": False,
+                  "memory_growth_under_10_percent": True},
+    }
+    result = _provenance("soak", torch="2.14.1", device="CPU only", docker="20.10.24")
+    image = {"name": "mnist-pytorch-inference:latest", "id": "sha256:" + "c" * 64,
+             "tags": ["mnist-pytorch-inference:0123456", "mnist-pytorch-inference:latest"]}
+    result.update(summary=summary, data={"image": image, "model": {"trained_here": {"width": 16}},
+                                         "max_payload_mb": 6, "mix": [], "memory_samples": [],
+                                         "error_samples": {}, "log_tail": []})
+    return result
+
+
 SAMPLES = {"train_speed": _train_speed, "serve_speed": _serve_speed, "image_sizes": _image_sizes,
-           "fresh_clone": _fresh_clone, "fresh_clone_cold": lambda: _fresh_clone("fresh_clone_cold")}
+           "fresh_clone": _fresh_clone, "fresh_clone_cold": lambda: _fresh_clone("fresh_clone_cold"),
+           "soak": _soak}
 # One number in each result, and how the renderers must show it once changed.
 CHANGES = {
     "train_speed": (("summary", "groups", 0, "median_time_to_target"), 987.6, "987.6"),
@@ -195,6 +230,7 @@ CHANGES = {
     "image_sizes": (("data", "images", "inference", "size_bytes"), 7_770_000_000, "7.77 GB"),
     "fresh_clone": (("data", "steps", 1, "seconds"), 1234.0, "20 min 34 s"),
     "fresh_clone_cold": (("data", "steps", 0, "seconds"), 754.0, "12 min 34 s"),
+    "soak": (("summary", "valid", "p99_ms"), 432.1, "432.1 ms"),
 }
 
 
@@ -307,6 +343,19 @@ def test_the_trainer_against_an_earlier_commits_trainer(name):
     assert BASELINE in text.split("\n")[3]  # its runs are rows of the table too
     del result["summary"]["baseline_tree"]
     assert "ours / %s" % BASELINE not in publish.render_result(name, result)
+
+
+def test_the_soaks_goals_are_judged_from_the_numbers():
+    result = _soak()
+    text = publish.soak(result)
+    assert "no error on a valid request (0 of 390,000: met)" in text
+    assert "(1,200 of 90,000 not: **not met**)" in text
+    assert "(+3.4%: met)" in text
+    assert "three times the payload limit: no JSON message (1,200)" in text
+    assert "not the 4xx they should get (not errors): GET /invocations: 400 instead of 405 (4,800)" in text
+    result["summary"]["goals"]["memory_growth_under_10_percent"] = False
+    result["summary"]["memory"]["growth"]["usage"] = 0.125
+    assert "(+12.5%: **not met**)" in publish.soak(result)
 
 
 def test_a_missing_result_is_said_so_instead_of_old_numbers(tmp_path):
