@@ -91,7 +91,7 @@ class ModelServer:
         return base + "".join("%s=%s\n" % item for item in values.items())
 
     def start(self):
-        toolkit_env = self.settings.toolkit_environment(self.plugin_jar)
+        toolkit_env = self.settings.toolkit_environment(self.plugin_jar, str(self.workdir / "load-failures"))
         config = self.workdir / "mms.properties"
         config.write_text(self._config(toolkit_env))
         tmp = self.workdir / "tmp"

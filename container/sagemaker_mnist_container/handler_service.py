@@ -48,7 +48,7 @@ class HandlerService:
             self._model = self._call("model_fn", context, model_dir)
             self._together = all_built_in(self._functions)
         except BaseException as error:
-            give_up(model_dir, error, traceback.format_exc())
+            give_up(model_dir, error, traceback.format_exc(), getattr(context, "model_name", None))
 
     def handle(self, data, context):
         if data is None:

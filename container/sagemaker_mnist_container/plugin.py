@@ -1,6 +1,7 @@
 """Builds the model server's plugin (mms_plugin/*.java; mms_plugin/README.md says what each part
 changes in MMS): the /ping, /execution-parameters and /batching endpoints, and the agent that
-decodes backends' answers whole and gives MMS's workers affinity.
+decodes backends' answers whole, puts the container's front door in MMS's HTTP pipeline (405,
+404, HEAD, JSON 413s, load failures with their reason) and gives MMS's workers affinity.
 
     python -m sagemaker_mnist_container.plugin JAR            # build
     python -m sagemaker_mnist_container.plugin --check JAR    # check that its rewrites apply

@@ -51,7 +51,8 @@ def main():
     except settings_module.SettingsError as e:
         logger.error("cannot start: %s", e)
         sys.exit(2)
-    os.environ.update(settings.toolkit_environment(PLUGIN_JAR))
+    load_failures = os.path.join(tempfile.gettempdir(), "mnist-load-failures-%d" % os.getpid())
+    os.environ.update(settings.toolkit_environment(PLUGIN_JAR, load_failures))
     # First, so that torch is imported while the JVM starts (sagemaker_mnist_container.preload).
     socket_path = os.path.join(tempfile.gettempdir(), "mnist-preload-%d.sock" % os.getpid())
     supervise.preloader(preload.start(socket_path), lambda: preload.start(socket_path))

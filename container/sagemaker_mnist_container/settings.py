@@ -28,6 +28,9 @@ MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 
 # The name sagemaker-inference's start_model_server gives an endpoint's single model.
 ENDPOINT_MODEL = "model"
+# This image's own: the folder where a multi-model server's workers leave why a model failed to
+# load (load_failure.give_up), for the plugin's answer to the load request (LoadFailures.java).
+LOAD_FAILURES_DIR = "MNIST_LOAD_FAILURES_DIR"
 DEFAULT_PORT = 8080
 # multi-model-server refuses to bind a port above this.
 MAX_PORT = 32766
@@ -107,9 +110,10 @@ class Settings:
                                         low=0, high=10000),
         )
 
-    def toolkit_environment(self, plugin_jar):
+    def toolkit_environment(self, plugin_jar, load_failures_dir=None):
         """The environment sagemaker-inference's start_model_server reads to write MMS's config,
-        and MMS's own overrides (MMS_*, read because the toolkit's config sets enable_envvars_config)."""
+        and MMS's own overrides (MMS_*, read because the toolkit's config sets enable_envvars_config).
+        load_failures_dir: where a multi-model server's workers report failed loads."""
         vmargs = " ".join([
             self.vmargs,
             "-javaagent:%s" % plugin_jar,
@@ -123,8 +127,11 @@ class Settings:
         if not self.multi_model:
             # The model the plugin's /ping waits for (Ping.java).
             vmargs += " -Dmnist.endpoint_model=%s" % ENDPOINT_MODEL
-        # MMS refuses oversized bodies itself with an empty 413. It gets twice the limit, so that a
-        # request just over it reaches the handler, which answers a 413 that explains the limit.
+        elif load_failures_dir:
+            vmargs += " -Dmnist.load_failures_dir=%s" % load_failures_dir
+        # MMS refuses a body past its request size itself (the plugin's HttpFront, with a 413 that
+        # names the limit). It gets twice the limit, so that a request just over it reaches the
+        # handler, which also measures what a compressed body decompresses to.
         transport_limit = str(2 * self.max_payload_bytes)
         return {
             BIND_TO_PORT: str(self.port),
@@ -137,6 +144,7 @@ class Settings:
             MODEL_SERVER_VMARGS: vmargs,
             "MMS_MAX_REQUEST_SIZE": transport_limit,
             "MMS_MAX_RESPONSE_SIZE": transport_limit,
+            **({LOAD_FAILURES_DIR: load_failures_dir} if self.multi_model and load_failures_dir else {}),
         }
 
 

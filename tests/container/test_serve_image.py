@@ -102,6 +102,21 @@ def test_endpoint_ping_is_healthy_json(endpoint):
     assert endpoint.ping().json() == {"status": "Healthy"}
 
 
+def test_endpoint_answers_wrong_methods_paths_and_sizes_in_json(endpoint, trained_model):  # noqa: F811
+    # The plugin's front door in the real image (each case in detail: tests/server/test_http_front.py).
+    put = requests.put(endpoint.url + "/ping", timeout=10)
+    assert put.status_code == 405 and put.headers["Allow"] == "GET, HEAD" and put.json()["message"]
+    get = requests.get(endpoint.url + "/invocations", timeout=10)
+    assert get.status_code == 405 and get.headers["Allow"] == "POST"
+    head = requests.head(endpoint.url + "/ping", timeout=10)
+    assert head.status_code == 200 and head.content == b""
+    assert requests.get(endpoint.url + "/no-such-path", timeout=10).status_code == 404
+    # Twice the default 6 MB limit is where the server stops reading.
+    too_large = endpoint.invoke(b"0," * (7 * 2**20), "text/csv")
+    assert too_large.status_code == 413 and too_large.json()["accepted"] == {"max_payload_mb": 6}
+    assert endpoint.invoke(json_body(trained_model.images[:1]), "application/json").status_code == 200
+
+
 # --- Batch transform: bind-to-port, execution parameters, MultiRecord; an artifact without code
 
 def test_batch_transform_on_another_port(trained_model, tmp_path):  # noqa: F811
@@ -136,6 +151,8 @@ CUSTOM_OUTPUT = """
 def test_multi_model_endpoint(trained_model, tmp_path):  # noqa: F811
     models = tmp_path / "models"
     trained_model.copy_to(models / "plain" / "model")
+    broken = trained_model.copy_to(models / "broken" / "model")
+    (broken / "model.pth").write_bytes(b"these bytes are not a state dict")
     custom = trained_model.copy_to(models / "custom" / "model", with_code=False)
     (custom / "code").mkdir()
     (custom / "code" / "inference.py").write_text(textwrap.dedent(CUSTOM_OUTPUT))
@@ -158,6 +175,14 @@ def test_multi_model_endpoint(trained_model, tmp_path):  # noqa: F811
 
         np.testing.assert_array_equal(_labels(invoke("plain")), trained_model.predicted[:10])
         assert invoke("custom").json() == {"digits": trained_model.predicted[:10].tolist()}
+        broken = requests.post(models_url, json={"model_name": "broken", "url": "/opt/ml/models/broken/model"},
+                               timeout=180)
+        assert broken.status_code == 400, broken.text
+        assert broken.json()["message"].startswith("model broken failed to load: ModelLoadError")
+        malformed = requests.post(models_url, data=b'{"model_name": ', headers={"Content-Type": "application/json"},
+                                  timeout=10)
+        assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["message"]
+        np.testing.assert_array_equal(_labels(invoke("plain")), trained_model.predicted[:10])
         assert requests.delete(models_url + "/plain", timeout=60).status_code == 200
         assert invoke("plain").status_code == 404
         assert requests.delete(models_url + "/plain", timeout=60).status_code == 404

@@ -12,8 +12,10 @@ import java.util.List;
  * plugins_path; sagemaker-inference writes that file itself and has no such setting. The JVM
  * appends every -javaagent jar to the class path, so the endpoints (Ping, ExecutionParameters,
  * Batching) are found. The agent also gives MMS's decoder of its backends' answers only whole
- * answers (WholeFrameDecoder) and gives MMS's Model worker affinity (WorkerAffinity), unless the
- * JVM is started with -Dmnist.worker_affinity=false.
+ * answers (WholeFrameDecoder), gives MMS's HTTP pipeline the container's front door (HttpFront:
+ * JSON 413s, 404/405 from the route table, HEAD /ping, load failures with their reason) and gives
+ * MMS's Model worker affinity (WorkerAffinity), unless the JVM is started with
+ * -Dmnist.worker_affinity=false.
  *
  * Each rewrite's class is loaded here, before MMS's main runs, so that a rewrite that cannot apply
  * (another MMS or JDK) stops the JVM with its reason instead of letting MMS serve without it; the
@@ -25,6 +27,7 @@ public final class Agent {
     public static void premain(String arguments, Instrumentation instrumentation) {
         List<ClassRenames> rewrites = new ArrayList<>();
         rewrites.add(WholeFrameDecoder.transformer());
+        rewrites.add(HttpFront.transformer());
         boolean affinity = !"false".equalsIgnoreCase(System.getProperty("mnist.worker_affinity", "true"));
         if (affinity) {
             rewrites.add(new WorkerAffinity());

@@ -13,7 +13,8 @@ public final class SelfCheck {
 
     public static void main(String[] args) {
         boolean affinity = !"false".equalsIgnoreCase(System.getProperty("mnist.worker_affinity", "true"));
-        boolean ok = check(WholeFrameDecoder.FEATURE, true) & check(WorkerAffinity.FEATURE, affinity);
+        boolean ok = check(WholeFrameDecoder.FEATURE, true) & check(HttpFront.FEATURE, true)
+                & check(WorkerAffinity.FEATURE, affinity);
         System.exit(ok ? 0 : 1);
     }
 
