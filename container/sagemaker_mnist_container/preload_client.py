@@ -42,8 +42,14 @@ def main(argv=None):
     except (KeyError, OSError, ValueError):
         python = os.environ.get(WORKER_PYTHON_ENV) or "python3"
         os.execvp(python, [python, *argv])
+    signalled = []
+
+    def forward(signo, frame):
+        signalled.append(signo)
+        _forward(pid, signo)
+
     for signo in FORWARDED:
-        signal.signal(signo, lambda signo, frame: _forward(pid, signo))
+        signal.signal(signo, forward)
     try:
         line = replies.readline()
         code = int(json.loads(line)["exit"]) if line else 1
@@ -51,15 +57,22 @@ def main(argv=None):
         code = 1
     # A backend ended by signal N exits as a shell reports it: 128 + N.
     status = 128 - code if code < 0 else code
-    if os.environ.get(SERVE_PID_ENV):
-        # An endpoint's model backend: MMS 1.1.11 does not start it again (preload.py). The
-        # preloader reports it too, but may be gone; serve ignores both when it is stopping.
+    if os.environ.get(SERVE_PID_ENV) or not signalled:
+        # MMS 1.1.11 does not start the model's backend (its listener) again (preload.py). For an
+        # endpoint's model the preloader reports it too, but may be gone; serve ignores both when
+        # it is stopping. On a multi-model server, MMS stops a model's backend by killing this
+        # process (SIGKILL, on unload), so a backend that ended while this one was neither
+        # killed nor signalled died on its own, and its model would never answer again.
         _tell_serve(status, pid)
     return status
 
 
 def _tell_serve(status, pid):
-    # server_exit sits beside this script, and needs nothing but the standard library.
+    # server_exit sits beside this script, and needs nothing but the standard library. Run as
+    # `python3 -I`, this script's folder is not on sys.path (isolated mode leaves it out).
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
     import server_exit
 
     try:

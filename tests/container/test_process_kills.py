@@ -174,6 +174,8 @@ EXITING = {
     "jvm": "the model server (its JVM) ended with status 137",
     "listener": "the model's backend (mms/model_service_worker.py, pid",
     "worker-python": "the model's backend (mms/model_service_worker.py, pid",
+    # The listener then has no parent of its own to report it: worker-python does.
+    "listener after the preloader": "the model's backend (mms/model_service_worker.py, pid",
     "serve": None,
 }
 
@@ -188,6 +190,12 @@ def test_a_killed_server_ends_the_container_with_a_non_zero_status(trained_model
             if victim_kind == "serve":
                 # PID 1 ignores signals sent from inside its own namespace; SIGKILL from outside ends it.
                 docker("kill", "-s", "KILL", container.id)
+            elif victim_kind == "listener after the preloader":
+                old = census(container)["preloader"]
+                kill(container, old)
+                wait_for(lambda: census(container).get("preloader", old) != old, REPLACED_TIMEOUT_S, 0.2,
+                         "the preloader's replacement")
+                kill(container, census(container)["listener"])
             else:
                 kill(container, census(container)[victim_kind])
             wait_for(lambda: not container.state()["Running"], EXIT_S, 0.1, "the container's exit")
@@ -198,3 +206,34 @@ def test_a_killed_server_ends_the_container_with_a_non_zero_status(trained_model
     else:
         assert state["ExitCode"] == 1, logs[-3000:]
         assert EXITING[victim_kind] in logs and "without being asked to stop" in logs, logs[-3000:]
+
+
+def test_a_killed_listener_ends_a_multi_model_endpoint_and_an_unload_does_not(trained_model, tmp_path):  # noqa: F811
+    models = tmp_path / "models"
+    for name in ("first", "second"):
+        trained_model.copy_to(models / name / "model")
+    readable(models)
+    with running({models: "/opt/ml/models"}, {"SAGEMAKER_MULTI_MODEL": "true",
+                                              "SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as container:
+        container.wait_healthy()
+        models_url = container.url + "/models"
+        for name in ("first", "second"):
+            response = requests.post(models_url, json={"model_name": name, "url": "/opt/ml/models/%s/model" % name},
+                                     timeout=180)
+            assert response.status_code == 200, response.text
+        assert len(census(container)["listener"]) == 2
+        # Unloading kills that model's processes (MMS kills its worker-python): not a crash.
+        assert requests.delete(models_url + "/first", timeout=60).status_code == 200
+        wait_for(lambda: len(census(container).get("listener", [])) == 1, 30, 0.2, "the unloaded model's listener gone")
+        body = json_body(trained_model.images[:2])
+        invoked = requests.post(models_url + "/second/invoke", data=body,
+                                headers={"Content-Type": "application/json"}, timeout=30)
+        assert invoked.status_code == 200, invoked.text
+        assert container.state()["Running"]
+        # A listener that dies on its own leaves its model unanswerable for good (MMS 1.1.11):
+        # the container ends, and SageMaker replaces it.
+        kill(container, census(container)["listener"])
+        wait_for(lambda: not container.state()["Running"], EXIT_S, 0.1, "the container's exit")
+        state, logs = container.state(), container.logs()
+    assert state["ExitCode"] == 1, logs[-3000:]
+    assert "the model's backend (mms/model_service_worker.py, pid" in logs, logs[-3000:]
