@@ -4,6 +4,7 @@ multi-model endpoints, a model's own code and requirements, a model that cannot 
 setting, the serving user and `docker stop`. Predictions are checked on real MNIST test digits."""
 import collections
 import re
+import shutil
 import textwrap
 import zipfile
 
@@ -14,6 +15,8 @@ import requests
 from answers import decode_output
 from images import docker, wait_for
 from serve_container import STARTUP_TIMEOUT, readable, running
+from prerequisites import require
+from sagemaker_mnist_container import plugin
 from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, trained_model  # noqa: F401
 
 pytestmark = pytest.mark.container
@@ -250,3 +253,25 @@ def test_a_model_that_cannot_load_stops_the_container(trained_model, tmp_path): 
         logs = container.logs()
         assert "stopping the server" in logs
         assert "the model in /opt/ml/model: ModelLoadError: cannot load the model in /opt/ml/model" in logs
+
+
+def test_a_model_server_the_plugin_cannot_rewrite_stops_the_container(trained_model, tmp_path):  # noqa: F811
+    # Another MMS, as the agent sees it: a Model class without the lock and queue it renames,
+    # found first (the boot class path comes before MMS's jar).
+    require(shutil.which("java") is not None, "a Java runtime", "apt-get install openjdk-17-jre-headless")
+    source = tmp_path / "src" / "Model.java"
+    source.parent.mkdir()
+    source.write_text("package com.amazonaws.ml.mms.wlm;\npublic class Model {}\n")
+    classes = tmp_path / "classes"
+    classes.mkdir()
+    plugin.javac([source], classes, [])
+    model_dir = readable(trained_model.copy_to(tmp_path / "model"))
+    readable(classes)
+    env = {"SAGEMAKER_MODEL_SERVER_VMARGS": "-XX:-UseContainerSupport -Xbootclasspath/a:/opt/other-mms"}
+    with running({model_dir: "/opt/ml/model", classes: "/opt/other-mms"}, env) as container:
+        wait_for(lambda: not container.state()["Running"], STARTUP_TIMEOUT, 0.5, "the container to exit")
+        state, logs = container.state(), container.logs()
+    assert state["ExitCode"] == 1, logs[-3000:]
+    assert "ERROR mnist worker affinity: NOT APPLIED" in logs, logs[-3000:]
+    assert "the model server does not start without [mnist worker affinity]" in logs
+    assert "without being asked to stop" in logs, logs[-3000:]

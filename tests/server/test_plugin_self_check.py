@@ -15,6 +15,7 @@ def test_every_rewrite_applies_to_the_installed_mms(plugin_jar):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok     mnist whole frames: applied" in done.stdout
     assert "ok     mnist worker affinity: applied" in done.stdout
+    assert "ok     mnist http front: applied" in done.stdout
 
 
 def test_with_worker_affinity_off_the_model_is_left_alone(plugin_jar):
