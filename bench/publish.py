@@ -540,10 +540,8 @@ _SOAK_MEMORY = (("usage", "container, as `docker stats` shows it (cgroup usage l
                 ("rss_sum", "sum of the processes' RSS (shared pages once per process)"))
 
 
-@renderer("soak")
-def soak(result):
-    summary, data = result["summary"], result["data"]
-    valid, bad, memory = summary["valid"], summary["bad"], summary["memory"]
+def _soak_totals(summary):
+    valid, bad = summary["valid"], summary["bad"]
     rows = ["| | requests | errors | p50 / p99 latency |", "|---|---:|---:|---:|",
             "| valid: %d kinds, digits checked against this tree's handlers | %s | %s | %s / %s ms |"
             % (valid["kinds"], number(valid["requests"]), number(valid["errors"]), _ms(valid["p50_ms"]),
@@ -553,11 +551,32 @@ def soak(result):
             "| all, %g s after a %g s warm-up at concurrency %d | %s (%s req/s in the window) | %s | |"
             % (summary["seconds"], summary["warmup_s"], summary["concurrency"], number(summary["requests"]),
                number(summary["rate_req_s"]), number(valid["errors"] + bad["errors"]))]
+    return "\n".join(rows)
+
+
+def _soak_memory(summary, names):
+    memory = summary["memory"]
     start, end = memory["start"], memory["end"]
     mem = ["| memory | end of warm-up | end | growth |", "|---|---:|---:|---:|"]
     for name, title in _SOAK_MEMORY:
-        mem.append("| %s | %s | %s | %s |" % (title, _megabytes(start[name]), _megabytes(end[name]),
-                                              _growth(memory["growth"][name])))
+        if name in names:
+            mem.append("| %s | %s | %s | %s |" % (title, _megabytes(start[name]), _megabytes(end[name]),
+                                                  _growth(memory["growth"][name])))
+    return "\n".join(mem)
+
+
+@renderer("soak_summary", source="soak")
+def soak_summary(result):
+    """The README's part: the totals, the container's memory and the goals."""
+    summary = result["summary"]
+    return ("\n\n".join([_soak_totals(summary), _soak_memory(summary, ("usage",)), soak_goals(summary)])
+            + "\n\n" + provenance(result, "; Docker %s" % result["machine"].get("docker")))
+
+
+@renderer("soak")
+def soak(result):
+    summary, data = result["summary"], result["data"]
+    valid = summary["valid"]
     kinds = ["| request | expected | requests | errors | another 4xx | answers that closed the connection "
              "| p50 / p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
     for kind, entry in sorted(summary["kinds"].items(), key=lambda item: (not item[1]["valid"], item[0])):
@@ -579,7 +598,7 @@ def soak(result):
              % (accuracy, number(valid["images"]), summary["backend_deaths"], number(summary["reconnects"]),
                 image.get("name"), (image.get("id") or "no id")[:19], built_from(image, result)))
     sentences = " ".join([soak_goals(summary), listed, about])
-    tables = ["\n".join(rows), "\n".join(mem), sentences, "\n".join(kinds)]
+    tables = [_soak_totals(summary), _soak_memory(summary, dict(_SOAK_MEMORY)), sentences, "\n".join(kinds)]
     return ("\n\n".join(tables) + "\n\n"
             + provenance(result, "; Docker %s" % result["machine"].get("docker")))
 
