@@ -138,6 +138,49 @@ def publish(root=REPO, check=False, results=None, out=sys.stdout):
     return [name for _, name, _, _ in changes]
 
 
+
+# --- Handwritten or printed: bench/printed_digits.py
+
+def _percent_or_dash(x):
+    return "-" if x is None else percent(x)
+
+
+@renderer("printed_digits")
+def printed_digits(result):
+    summary = result["summary"]
+    held = summary["held_out"]
+    rows = ["| preset (seeds) | trainer | MNIST test accuracy | time to 99.0% (s) | held-out printed digits "
+            "| kind: MNIST test | kind: held-out printed |", "|---|---|---:|---:|---:|---:|---:|"]
+    for group in summary["groups"]:
+        seeds = " ".join(str(s) for s in group["seeds"])
+        on, off = group["with_printed"], group["without"]
+        rows.append("| %s (%s) | with printed digits (printed-share %s) | %s | %s | %s | %s | %s |" % (
+            group["preset"], seeds, group["printed_share"], _percent_or_dash(on["final_accuracy"]),
+            seconds(on["time_to_target"]), _percent_or_dash(on["held_out_accuracy"]),
+            _percent_or_dash(on["test_kind_accuracy"]), _percent_or_dash(on["held_out_kind_accuracy"])))
+        rows.append("| %s (%s) | MNIST only (printed-share 0) | %s | %s | %s | - | - |" % (
+            group["preset"], seeds, _percent_or_dash(off["final_accuracy"]), seconds(off["time_to_target"]),
+            _percent_or_dash(off["held_out_accuracy"])))
+    ratios = ["%s preset: time to 99.0%% with printed digits over without, median %s (%s)"
+              % (g["preset"], "-" if g["time_ratio"]["median"] is None else "%.2fx" % g["time_ratio"]["median"],
+                 ", ".join("%.2f" % r for r in g["time_ratio"]["per_seed"]))
+              for g in summary["groups"]]
+    targets, met = summary["targets"], summary["goals"]
+    names = {"mnist": "default preset MNIST >= %s" % percent(targets["mnist"], 1),
+             "printed": "held-out printed digits >= %s" % percent(targets["printed"], 1),
+             "kind_mnist": "kind on MNIST's test set >= %s" % percent(targets["kind"], 1),
+             "kind_printed": "kind on held-out printed digits >= %s" % percent(targets["kind"], 1),
+             "fast_reaches_99": "fast preset reaches 99.0%",
+             "fast_time": "fast preset's time to 99.0%% within %d%% of MNIST only"
+                          % round(100 * (targets["fast_time_ratio"] - 1))}
+    verdicts = "; ".join("%s: %s" % (names[k], "met" if v else "**not met**") for k, v in met.items())
+    about = ("Held out: %s printed digits rendered with the trainer's variations from %d fonts of %s, "
+             "families no run trained on; each model answered them through the serving handlers."
+             % (number(held["digits"]), len(held["fonts"]), " and ".join(held["packages"])))
+    return ("\n".join(rows) + "\n\n" + ". ".join(ratios) + ".\n\nGoals: " + verdicts + ". " + about + "\n\n"
+            + provenance(result))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
@@ -663,3 +706,4 @@ def fresh_clone(result):
 
 if __name__ == "__main__":
     main()
+

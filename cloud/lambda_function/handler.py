@@ -10,7 +10,9 @@ Events it accepts
   a Lambda function URL / API Gateway request    the body is the PNG/JPEG (base64-encoded by
                                                  AWS) or the JSON; its Content-Type says which
 Answer: {"statusCode": 200, "body": "{\"label\": 7, \"probabilities\": [...]}"} (the endpoint's
-first prediction), or a 4xx with {"error": "..."} when the event or the picture is not usable.
+first prediction; from a model trained with printed digits also "kind": "handwritten" or
+"printed" and "kind_probability"), or a 4xx with {"error": "..."} when the event or the picture
+is not usable.
 
 Environment: ENDPOINT_NAME, the SageMaker endpoint to call.
 """
@@ -61,7 +63,9 @@ def classify(runtime, endpoint, body, content_type):
     answer = json.loads(response["Body"].read())
     predictions = answer.get("predictions", answer) if isinstance(answer, dict) else answer
     first = predictions[0] if isinstance(predictions, list) else predictions
-    return _response(200, {"label": first["label"], "probabilities": first.get("probabilities")})
+    payload = {"label": first["label"], "probabilities": first.get("probabilities")}
+    payload.update({key: first[key] for key in ("kind", "kind_probability") if key in first})
+    return _response(200, payload)
 
 
 def request_from_event(event):

@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, fields
 
-from sagemaker_mnist import recipe
+from sagemaker_mnist import fonts, recipe
 from sagemaker_mnist.failures import TrainingError, output_dir
 
 # SageMaker's environment, as the training toolkit sets it for the script.
@@ -23,6 +23,7 @@ SM_CHANNEL_TRAINING = "SM_CHANNEL_TRAINING"
 SM_CHANNEL_TRAIN = "SM_CHANNEL_TRAIN"  # the other common name for the training channel
 SM_CHANNEL_TEST = "SM_CHANNEL_TEST"
 SM_CHANNEL_VALIDATION = "SM_CHANNEL_VALIDATION"
+SM_CHANNEL_FONTS = "SM_CHANNEL_FONTS"  # optional: the user's own fonts for printed digits
 SM_MODEL_DIR = "SM_MODEL_DIR"
 SM_OUTPUT_DATA_DIR = "SM_OUTPUT_DATA_DIR"
 SM_HOSTS = "SM_HOSTS"
@@ -57,13 +58,15 @@ class Hyperparameters:
     seed: int
     eval_batch_size: int
     amp: str
+    printed_share: float  # of the training set: rendered printed digits; 0: none, and no kind head
+    printed_fonts: str  # comma-separated font sources (sagemaker_mnist.fonts.SOURCES)
 
     def as_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # Defaults of the hyperparameters that no preset sets.
-_BASE_DEFAULTS = dict(seed=0, eval_batch_size=1000, amp="auto")
+_BASE_DEFAULTS = dict(seed=0, eval_batch_size=1000, amp="auto", printed_fonts=",".join(fonts.SOURCES))
 
 _CHOICES = {
     "preset": tuple(recipe.PRESETS),
@@ -83,6 +86,9 @@ _LIMITS = {
     "width": ("an integer >= 1", lambda v: v >= 1),
     "seed": ("an integer >= 0", lambda v: v >= 0),
     "eval_batch_size": ("an integer >= 1", lambda v: v >= 1),
+    "printed_share": ("a number in [0, 0.5]", lambda v: 0 <= v <= 0.5),
+    "printed_fonts": ("a comma-separated list of %s" % ", ".join(fonts.SOURCES),
+                      lambda v: bool(v) and all(part.strip() in fonts.SOURCES for part in v.split(","))),
 }
 
 _KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -103,6 +109,7 @@ class Settings:
     current_host: str
     num_cpus: int
     train_channel: str = "training"  # the name of the job's channel train_dir comes from
+    fonts_dir: str | None = None
 
 
 def hyperparameter_names():
@@ -130,6 +137,7 @@ def _build_parser(environ):
     p.add_argument("--train", "--training", dest="train_dir", default=training)
     p.add_argument("--test", dest="test_dir", default=environ.get(SM_CHANNEL_TEST))
     p.add_argument("--validation", dest="validation_dir", default=environ.get(SM_CHANNEL_VALIDATION))
+    p.add_argument("--fonts", dest="fonts_dir", default=environ.get(SM_CHANNEL_FONTS))
     p.add_argument("--model-dir", "--model_dir", dest="model_dir",
                    default=environ.get(SM_MODEL_DIR) or os.path.join(base, "model"))
     p.add_argument("--output-data-dir", "--output_data_dir", dest="output_data_dir",
@@ -175,6 +183,7 @@ def parse(argv, environ):
         num_cpus=_parse_count("num-cpus", args.num_cpus) or os.cpu_count() or 1,
         train_channel="train" if not environ.get(SM_CHANNEL_TRAINING) and environ.get(SM_CHANNEL_TRAIN)
         else "training",
+        fonts_dir=args.fonts_dir,
     )
 
 
@@ -187,6 +196,8 @@ def parse_value(name, raw):
         if value not in _CHOICES[name]:
             _invalid(name, raw, "one of " + ", ".join(_CHOICES[name]))
         return value
+    if name == "printed_fonts":
+        text = ",".join(part.strip().lower() for part in text.split(","))
     try:
         value = _convert(kind, text)
     except ValueError:

@@ -7,8 +7,10 @@ code/inference.py may replace any of them.
 
   model_fn(model_dir)               the net from model.pth + model.json, prepared for inference
   input_fn(body, content_type)      float32 tensor N x 1 x 28 x 28 (sagemaker_mnist.codecs: the formats)
-  predict_fn(images, model)         float32 numpy N x 10 class probabilities
-  output_fn(probabilities, accept)  (body bytes, content type)
+  predict_fn(images, model)         float32 numpy N x 10 class probabilities, and for a net with
+                                    the kind head an 11th column: the probability that the digit
+                                    is printed (model.KINDS)
+  output_fn(probabilities, accept)  (body bytes, content type; sagemaker_mnist.codecs.encoders)
 """
 import numpy as np
 import torch
@@ -16,6 +18,8 @@ from torch import nn
 
 from sagemaker_mnist.codecs import content_types, decoders, encoders
 from sagemaker_mnist import model as mnist_model
+
+DIGITS = 10
 
 
 class ModelLoadError(RuntimeError):
@@ -48,14 +52,19 @@ def predict_fn(input_data, model):
     device = next(model.parameters()).device
     images = torch.as_tensor(input_data).to(device)
     with torch.inference_mode():
-        return torch.softmax(model(images).float(), dim=1).cpu().numpy()
+        logits = model(images).float()
+        digits = torch.softmax(logits[:, :DIGITS], dim=1)
+        if logits.shape[1] > DIGITS:
+            printed = torch.softmax(logits[:, DIGITS:], dim=1)[:, 1:]
+            digits = torch.cat([digits, printed], dim=1)
+        return digits.cpu().numpy()
 
 
 def output_fn(prediction, accept):
     # The serving toolkit has already put SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT in place of a
     # missing or */* Accept; anything still open-ended gets JSON.
     kind = content_types.negotiate(accept)
-    return encoders.encode(np.asarray(prediction), kind), kind
+    return encoders.encode(np.asarray(prediction), kind, content_types.wants_kind(accept)), kind
 
 
 class InferenceNet(nn.Module):
@@ -76,7 +85,9 @@ class InferenceNet(nn.Module):
       - plain NCHW tensors otherwise: channels-last pays for itself in training's backward pass,
         and at inference costs a layout conversion per call;
       - one forward over tensors, without a module call or attribute lookup per layer (at batch
-        1 those cost as much as the arithmetic).
+        1 those cost as much as the arithmetic);
+      - a net with the kind head gives 12 logits from one output layer: the digit head's 10 and
+        the kind head's 2 read the same hidden layer, so their weights stack into one product.
     Its parameters are frozen (requires_grad False) and on the net's device.
     """
 
@@ -104,8 +115,12 @@ class InferenceNet(nn.Module):
             tensors.update({name + "_weight": conv.weight, name + "_scale": scale.view(1, -1, 1, 1),
                             name + "_shift": shift.view(1, -1, 1, 1)})
         hidden, output = net.classifier[1], net.classifier[3]
+        output_weight, output_bias = output.weight, output.bias
+        if getattr(net, "kind", None) is not None:
+            output_weight = torch.cat([output_weight, net.kind.weight])
+            output_bias = torch.cat([output_bias, net.kind.bias])
         tensors.update({"hidden_weight": hidden.weight, "hidden_bias": hidden.bias,
-                        "output_weight": output.weight, "output_bias": output.bias})
+                        "output_weight": output_weight, "output_bias": output_bias})
         for name, tensor in tensors.items():
             self.register_parameter(name, nn.Parameter(tensor.detach().contiguous().clone(), requires_grad=False))
         self.eval()

@@ -4,7 +4,8 @@ An artifact directory (SageMaker's /opt/ml/model) holds:
   model.pth   the state dict (loaded with weights_only=True: no pickle runs on load)
   model.json  the architecture arguments, so a loader rebuilds the same net
 The net takes N x 1 x 28 x 28 float images with ink bright on dark in [0, 1], MNIST's own form,
-and normalises them itself, so no caller has to know the training statistics.
+and normalises them itself, so no caller has to know the training statistics. A net built with
+kinds=True also tells a handwritten digit from a printed one (KINDS), from the same features.
 """
 import io
 import json
@@ -19,6 +20,8 @@ CONFIG_FILE = "model.json"
 # Mean and standard deviation of MNIST's training pixels scaled to [0, 1].
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
+# What the second head tells apart, in the order of its two outputs.
+KINDS = ("handwritten", "printed")
 
 
 class MnistNet(nn.Module):
@@ -37,9 +40,14 @@ class MnistNet(nn.Module):
         accuracy after one epoch;
       - parameters and activations are channels-last, the layout in which oneDNN's CPU
         convolutions run fastest (about a third faster here than the default layout).
+
+    The digit head is the classifier's last layer; with kinds=True a second linear head reads the
+    same hidden layer and scores the two KINDS. forward(x) gives the digit logits alone, as every
+    net of this project has (a model trained before the kind head loads and serves unchanged);
+    forward(x, with_kind=True) gives both (a keyword that DistributedDataParallel passes on).
     """
 
-    def __init__(self, width=16):
+    def __init__(self, width=16, kinds=False):
         super().__init__()
         w1, w2, w3, hidden = width, 3 * width, 4 * width, 16 * width
         self.features = nn.Sequential(
@@ -55,11 +63,23 @@ class MnistNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(hidden, 10),
         )
+        self.kind = nn.Linear(hidden, len(KINDS)) if kinds else None
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, x):
-        x = ((x - MNIST_MEAN) / MNIST_STD).contiguous(memory_format=torch.channels_last)
-        return self.classifier(self.features(x))
+    @property
+    def has_kind(self):
+        return self.kind is not None
+
+    def forward(self, x, with_kind=False):
+        """Digit logits N x 10; with_kind: (those, kind logits N x 2), for a net with the kind head."""
+        if not with_kind:
+            return self.classifier(self.features(_normalise(x)))
+        hidden = self.classifier[:-1](self.features(_normalise(x)))
+        return self.classifier[-1](hidden), self.kind(hidden)
+
+
+def _normalise(x):
+    return ((x - MNIST_MEAN) / MNIST_STD).contiguous(memory_format=torch.channels_last)
 
 
 def _conv_pool_bn(c_in, c_out):

@@ -20,9 +20,14 @@ from sagemaker_mnist import images
 DIGITS = "0123456789"
 # Font files FreeType reads; Type 1 (.pfb, .t1) too, which fonts-urw-base35 also ships as .otf.
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
-# The canvas a digit is drawn on, in pixels: large enough that to_mnist's 20x20 fit sees smooth
-# strokes, small enough to render a thousand digits a second.
-CANVAS = 96
+# The canvas a digit is drawn on, in pixels, and the font sizes drawn on it: large enough that
+# to_mnist's 20x20 fit sees smooth strokes, small enough to render a thousand digits a second.
+CANVAS = 64
+SIZES = (30, 48)
+PLAIN_SIZE = 40
+THIN_FROM = 40
+# Digits drawn from one generator (render).
+CHUNK = 500
 # How many of a font's ten digits must look most like the same digit of the reference font.
 LIKE_REFERENCE = 7
 
@@ -41,7 +46,7 @@ def font_files(folders):
     return sorted(set(found))
 
 
-def usable(paths, reference=None, size=60):
+def usable(paths, reference=None, size=PLAIN_SIZE):
     """The fonts among `paths` that draw the ten digits as digits. Symbol and dingbat fonts map
     the digits' code points to nothing, to one shape or to other signs: of a font's digits,
     prepared for the net, at least LIKE_REFERENCE must look more like the same digit of the
@@ -86,25 +91,42 @@ def _shapes(path, size):
     return shapes
 
 
-def render(fonts, count, seed, variation=True):
+def render(fonts, count, seed, variation=True, processes=1):
     """`count` printed digits as (uint8 [count, 28, 28] ink bright on dark, int64 [count] labels).
 
     Labels cycle 0-9, so every digit has the same share; fonts are drawn at random. With
-    variation=False each digit is drawn plainly (upright, regular size, black on white)."""
+    variation=False each digit is drawn plainly (upright, regular size, black on white). The
+    digits are drawn in chunks of CHUNK, each from its own generator (seeded by `seed` and the
+    chunk's number), so that any number of `processes` renders the same images."""
     if not fonts:
         raise FontError("no font to render printed digits with")
-    rng = np.random.default_rng(seed)
-    loaded = {}
-    pictures = np.empty((count, images.SIZE, images.SIZE), dtype=np.uint8)
+    fonts = list(fonts)
     labels = np.arange(count, dtype=np.int64) % len(DIGITS)
-    for index in range(count):
+    chunks = [(fonts, start, min(start + CHUNK, count), seed, variation) for start in range(0, count, CHUNK)]
+    if processes > 1 and len(chunks) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(min(processes, len(chunks))) as pool:
+            parts = pool.map(_render_chunk, chunks)
+    else:
+        parts = [_render_chunk(chunk) for chunk in chunks]
+    pictures = np.concatenate(parts) if parts else np.empty((0, images.SIZE, images.SIZE), dtype=np.uint8)
+    return pictures, labels
+
+
+def _render_chunk(chunk):
+    fonts, start, end, seed, variation = chunk
+    rng = np.random.default_rng([seed, start // CHUNK])
+    loaded = {}
+    pictures = np.empty((end - start, images.SIZE, images.SIZE), dtype=np.uint8)
+    for index in range(start, end):
         path = fonts[int(rng.integers(len(fonts)))]
-        size = int(rng.integers(44, 72)) if variation else 60
+        size = int(rng.integers(*SIZES)) if variation else PLAIN_SIZE
         key = (path, size)
         if key not in loaded:
             loaded[key] = ImageFont.truetype(path, size)
-        pictures[index] = prepare(draw(DIGITS[labels[index]], loaded[key], rng if variation else None))
-    return pictures, labels
+        pictures[index - start] = prepare(draw(DIGITS[index % len(DIGITS)], loaded[key], rng if variation else None))
+    return pictures
 
 
 def prepare(grey):
@@ -129,11 +151,12 @@ def draw(digit, font, rng=None):
                               resample=Image.Resampling.BILINEAR, fillcolor=255)
     canvas = canvas.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=255)
     thinning = rng.random()
-    if thinning < 0.15:
+    # Thinning by a pixel would erase the strokes of a small light font; only large ones get it.
+    if thinning < 0.15 and font.size >= THIN_FROM and stroke == 0:
         canvas = canvas.filter(ImageFilter.MaxFilter(3))  # white grows: thinner strokes
     elif thinning < 0.3:
         canvas = canvas.filter(ImageFilter.MinFilter(3))  # ink grows: thicker strokes
-    blur = float(rng.uniform(0.0, 1.6))
+    blur = float(rng.uniform(0.0, 1.2))
     if blur > 0.3:
         canvas = canvas.filter(ImageFilter.GaussianBlur(blur))
     grey = np.asarray(canvas, dtype=np.float32) / 255.0

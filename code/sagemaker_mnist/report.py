@@ -22,16 +22,23 @@ METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion_matrix.png"
 MISCLASSIFIED_FILE = "misclassified.png"
 CURVES_FILE = "curves.png"
+KIND_CONFUSION_FILE = "kind_confusion_matrix.png"
+PRINTED_MISREAD_FILE = "misread_printed.png"
+KINDS = ("handwritten", "printed")  # sagemaker_mnist.model.KINDS (this module does not import torch)
 MISCLASSIFIED_SHOWN = 100
 NUM_CLASSES = 10
 
 _LINE_KEYS = (("epoch", "%d"), ("train_loss", "%.6f"), ("test_loss", "%.6f"), ("test_accuracy", "%.6f"),
               ("validation_loss", "%.6f"), ("validation_accuracy", "%.6f"),
+              # With printed digits (sagemaker_mnist.kinds): how often the kind head calls MNIST's
+              # test digits handwritten, and digit and kind accuracy on rendered printed digits.
+              ("test_kind_accuracy", "%.6f"), ("printed_accuracy", "%.6f"), ("printed_kind_accuracy", "%.6f"),
               ("epoch_seconds", "%.3f"), ("train_seconds", "%.3f"))
 
 
 def metric_line(entry):
-    """The log line for one epoch's metrics (a dict with the keys above; validation ones optional)."""
+    """The log line for one epoch's metrics (a dict with the keys above; validation and printed ones
+    optional)."""
     parts = ["%s=%s" % (key, fmt % entry[key]) for key, fmt in _LINE_KEYS if key in entry]
     return "#metrics " + " ".join(parts)
 
@@ -43,9 +50,11 @@ def confusion_matrix(labels, predictions):
     return counts
 
 
-def write(output_data_dir, summary, history, images, labels, predictions):
+def write(output_data_dir, summary, history, images, labels, predictions, printed=None):
     """Writes metrics.json and the three figures. `summary` holds the run's facts (final metrics,
-    hyperparameters, device...); images/labels/predictions are the test set's, as numpy arrays."""
+    hyperparameters, device...); images/labels/predictions are the test set's, as numpy arrays.
+    printed (a net with the kind head: sagemaker_mnist.kinds.report_part) adds the kinds'
+    confusion matrix and the printed digits' confusion matrix and misread digits, and two figures."""
     os.makedirs(output_data_dir, exist_ok=True)
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     counts = confusion_matrix(labels, predictions)
@@ -65,7 +74,47 @@ def write(output_data_dir, summary, history, images, labels, predictions):
     _save_figure(_misclassified_figure(np.asarray(images), labels, predictions, wrong),
                  os.path.join(output_data_dir, MISCLASSIFIED_FILE))
     _save_figure(_curves_figure(history), os.path.join(output_data_dir, CURVES_FILE))
+    if printed is not None:
+        _write_kinds(output_data_dir, metrics, printed)
     return metrics
+
+
+def _write_kinds(output_data_dir, metrics, printed):
+    """The kinds' part of the report, added to metrics.json (written again) and as two figures."""
+    labels, predictions = np.asarray(printed["labels"]), np.asarray(printed["predictions"])
+    counts = confusion_matrix(labels, predictions)
+    wrong = np.flatnonzero(labels != predictions)
+    # Rows: the true kind (MNIST's test digits are handwritten, the rendered ones printed).
+    kinds = np.array([np.bincount(np.asarray(printed["test_kinds"]), minlength=2),
+                      np.bincount(np.asarray(printed["kinds"]), minlength=2)])
+    metrics.update(
+        kinds={"names": list(KINDS), "confusion_matrix": kinds.tolist()},
+        printed={"digits": int(len(labels)), "confusion_matrix": counts.tolist(), "misread": int(len(wrong))},
+        figures=metrics["figures"] + [KIND_CONFUSION_FILE, PRINTED_MISREAD_FILE],
+    )
+    _atomic(os.path.join(output_data_dir, METRICS_FILE),
+            lambda f: f.write(json.dumps(metrics, indent=2, sort_keys=True).encode()))
+    _save_figure(_kind_figure(kinds), os.path.join(output_data_dir, KIND_CONFUSION_FILE))
+    _save_figure(_misclassified_figure(np.asarray(printed["images"]), labels, predictions, wrong, "printed"),
+                 os.path.join(output_data_dir, PRINTED_MISREAD_FILE))
+
+
+def _kind_figure(counts):
+    fig, ax = plt.subplots(figsize=(4.5, 3.8))
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for t in range(2):
+        for p in range(2):
+            ax.text(p, t, str(counts[t, p]), ha="center", va="center", fontsize=9,
+                    color="white" if rates[t, p] > 0.5 else "black")
+    ax.set_xticks(range(2), KINDS)
+    ax.set_yticks(range(2), KINDS)
+    ax.set_xlabel("predicted kind")
+    ax.set_ylabel("true kind")
+    ax.set_title("Kinds: %d digits, accuracy %.2f%%" % (counts.sum(), 100 * counts.trace() / max(counts.sum(), 1)),
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _confusion_figure(counts):
@@ -87,7 +136,7 @@ def _confusion_figure(counts):
     return fig
 
 
-def _misclassified_figure(images, labels, predictions, wrong):
+def _misclassified_figure(images, labels, predictions, wrong, which="test"):
     """One mosaic of the misclassified digits (a single image: far quicker to draw than one axes
     per digit), each captioned with the predicted and the true digit."""
     shown = wrong[:MISCLASSIFIED_SHOWN]
@@ -106,10 +155,10 @@ def _misclassified_figure(images, labels, predictions, wrong):
                 ha="center", va="center", fontsize=6.5, color="firebrick")
     ax.axis("off")
     if len(shown):
-        title = "Misclassified test digits, predicted (true): %d of %d%s" % (
-            len(wrong), len(labels), ", first %d shown" % len(shown) if len(wrong) > len(shown) else "")
+        title = "Misclassified %s digits, predicted (true): %d of %d%s" % (
+            which, len(wrong), len(labels), ", first %d shown" % len(shown) if len(wrong) > len(shown) else "")
     else:
-        title = "No misclassified test digits (%d tested)" % len(labels)
+        title = "No misclassified %s digits (%d tested)" % (which, len(labels))
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -5,8 +5,8 @@ with the recipe's optimizer, schedule, loss and augmentation, and leaves:
   - a `#metrics` line per epoch in the log (sagemaker_mnist.report.metric_line),
   - a checkpoint per epoch in the checkpoint directory, resumed when a job starts with one
     (sagemaker_mnist.checkpoints),
-  - the model artifact in the model directory (sagemaker_mnist.artifacts),
-  - the evaluation report in the output data directory (sagemaker_mnist.report).
+  - the model artifact in the model directory and the evaluation report in the output data
+    directory (sagemaker_mnist.outputs).
 Before the first epoch it checks what it can (sagemaker_mnist.preflight: channels and their input
 mode, writable folders; then the data and any checkpoint are read). A fault in the job's input
 writes one line to /opt/ml/output/failure and exits 1; any other error too, its traceback in the
@@ -16,7 +16,6 @@ exits 143.
 Top to bottom: what a job trains with (build), one epoch of training (train_one_epoch), evaluation
 (evaluate), the job's loop over epochs with its checkpoints (fit), and the entry (train, main).
 """
-import math
 import os
 import sys
 import time
@@ -27,8 +26,8 @@ import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from sagemaker_mnist import (artifacts, checkpoints, data, distributed, failures, hyperparameters, preflight,
-                             recipe, report, stopping)
+from sagemaker_mnist import (checkpoints, data, distributed, failures, hyperparameters, kinds, outputs,
+                             preflight, recipe, report, stopping)
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.model import build_model
 
@@ -63,6 +62,8 @@ def build(hp, cluster, num_cpus, train_size):
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(hp.seed)
     config = {"width": hp.width}
+    if hp.printed_share > 0:
+        config["kinds"] = True  # the second head: handwritten or printed (sagemaker_mnist.kinds)
     model = build_model(config).to(device)
     optimizer = recipe.make_optimizer(model, hp)
     steps_per_epoch = max(1, train_size // hp.batch_size)
@@ -94,9 +95,10 @@ class EpochRun:
     stopped: bool
 
 
-def train_one_epoch(t, images, labels, hp, cluster, epoch, first_step, stop):
+def train_one_epoch(t, images, labels, kind_labels, hp, cluster, epoch, first_step, stop):
     """Trains epoch `epoch` (0-based) on the digits on the device, from batch `first_step` to the
-    end of the epoch or to the first step at which the job's processes agree on a stop."""
+    end of the epoch or to the first step at which the job's processes agree on a stop. With
+    kind_labels (handwritten or printed, per digit) the kind head learns beside the digit head."""
     device = cluster.device
     t.net.train()
     order = _epoch_order(len(labels), hp.seed, epoch).to(device)
@@ -109,7 +111,11 @@ def train_one_epoch(t, images, labels, hp, cluster, epoch, first_step, stop):
         y = labels[batch]
         x = recipe.augment(x, hp, t.generator)
         with recipe.autocast(t.amp_dtype, device):
-            loss = t.loss_fn(t.net(x), y)
+            if kind_labels is None:
+                loss = t.loss_fn(t.net(x), y)
+            else:
+                digit_logits, kind_logits = t.net(x, with_kind=True)
+                loss = t.loss_fn(digit_logits, y) + F.cross_entropy(kind_logits, kind_labels[batch])
         t.optimizer.zero_grad(set_to_none=True)
         t.scaler.scale(loss).backward()
         t.scaler.step(t.optimizer)
@@ -134,66 +140,83 @@ def _job_sums(cluster, run, seconds):
 
 
 @torch.no_grad()
-def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True):
-    """(mean cross-entropy, accuracy, this process's predictions) over a split; each process
-    takes every world_size-th digit unless shard is False."""
+def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True, kind=None):
+    """(mean cross-entropy, accuracy, this process's predictions, kind accuracy) over a split; each
+    process takes every world_size-th digit unless shard is False. The kind accuracy (the share of
+    digits the kind head calls `kind`, every digit of the split being of that kind) is None for a
+    net without the head or when `kind` is None."""
     device = cluster.device
     model.eval()
     rank, world = (cluster.rank, cluster.world_size) if shard else (0, 1)
     images, labels = split.images[rank::world], split.labels[rank::world]
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.float64, device=device)
+    kind_correct = torch.zeros((), dtype=torch.float64, device=device)
+    with_kind = kind is not None and getattr(model, "has_kind", False)
     predictions = []
     for start in range(0, len(labels), batch_size):
         x = images[start:start + batch_size].to(device).unsqueeze(1).float().div_(255)
         y = labels[start:start + batch_size].to(device)
         with recipe.autocast(amp_dtype, device):
-            logits = model(x)
+            if with_kind:
+                logits, kind_logits = model(x, with_kind=True)
+                kind_correct += (kind_logits.argmax(1) == kind).sum().double()
+            else:
+                logits = model(x)
         logits = logits.float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         predicted = logits.argmax(1)
         correct += (predicted == y).sum().double()
         predictions.append(predicted.cpu())
     digits = torch.tensor(float(len(labels)), dtype=torch.float64, device=device)
-    sums = torch.stack([loss_sum, correct, digits])
+    sums = torch.stack([loss_sum, correct, digits, kind_correct])
     if shard:
         sums = distributed.all_sum(cluster, sums)
     sums = sums.cpu()
     total = max(float(sums[2]), 1.0)
-    return float(sums[0]) / total, float(sums[1]) / total, torch.cat(predictions) if predictions else None
+    return (float(sums[0]) / total, float(sums[1]) / total, torch.cat(predictions) if predictions else None,
+            float(sums[3]) / total if with_kind else None)
 
 
-def _evaluate_splits(t, dataset, hp, cluster):
-    """The epoch's test (and validation) metrics, and this process's test predictions."""
-    test_loss, test_accuracy, predictions = evaluate(t.model, dataset.test, hp.eval_batch_size, cluster,
-                                                     t.amp_dtype)
+def _evaluate_splits(t, dataset, printed_splits, hp, cluster):
+    """The epoch's test (and validation, and printed) metrics, and this process's test predictions."""
+    test_loss, test_accuracy, predictions, test_kind = evaluate(t.model, dataset.test, hp.eval_batch_size,
+                                                                cluster, t.amp_dtype, kind=kinds.HANDWRITTEN)
     result = {"test_loss": test_loss, "test_accuracy": test_accuracy}
     validation = dataset.validation
     if validation is dataset.test:
         result.update(validation_loss=test_loss, validation_accuracy=test_accuracy)
     elif validation is not None:
-        loss, accuracy, _ = evaluate(t.model, validation, hp.eval_batch_size, cluster, t.amp_dtype)
+        loss, accuracy, _, _ = evaluate(t.model, validation, hp.eval_batch_size, cluster, t.amp_dtype)
         result.update(validation_loss=loss, validation_accuracy=accuracy)
+    if printed_splits is not None:
+        _, accuracy, _, kind = evaluate(t.model, printed_splits.validation, hp.eval_batch_size, cluster,
+                                        t.amp_dtype, kind=kinds.PRINTED)
+        result.update(test_kind_accuracy=test_kind, printed_accuracy=accuracy, printed_kind_accuracy=kind)
     return result, predictions
 
 
-def fit(settings, dataset, cluster, stop):
+def fit(settings, dataset, cluster, stop, printed_splits=None):
     """The job: resumes from a checkpoint if there is one, trains the remaining epochs with a
-    checkpoint after each, and (rank 0) writes the model artifact and the evaluation report."""
+    checkpoint after each, and (rank 0) writes the model artifact and the evaluation report.
+    printed_splits (sagemaker_mnist.kinds): printed digits to train and evaluate the kind head on."""
     hp, device = settings.hp, cluster.device
-    t = build(hp, cluster, settings.num_cpus, len(dataset.train))
+    images, labels, kind_labels = kinds.training_tensors(dataset.train, printed_splits and printed_splits.train)
+    t = build(hp, cluster, settings.num_cpus, len(labels))
     # The whole dataset is 55 MB of bytes: it lives on the training device, batches are slices.
-    images, labels = dataset.train.images.to(device), dataset.train.labels.to(device)
+    images, labels = images.to(device), labels.to(device)
+    kind_labels = kind_labels.to(device) if kind_labels is not None else None
     progress = _resume(settings, cluster, t)
-    _log(cluster, "training on %s (%d process%s): %d training digits, %d test digits%s; %s"
+    _log(cluster, "training on %s (%d process%s): %d training digits%s, %d test digits%s; %s"
          % (device, cluster.world_size, "es" if cluster.distributed else "",
-            len(dataset.train), len(dataset.test),
+            len(labels), "" if printed_splits is None else " (%d of them printed, from %d fonts in %.1f s)"
+            % (len(printed_splits.train), printed_splits.font_count, printed_splits.seconds), len(dataset.test),
             ", %d validation digits" % len(dataset.validation) if dataset.validation else "",
             " ".join("%s=%s" % (hyperparameters.display(k), v) for k, v in hp.as_dict().items())))
     predictions = None  # the test predictions of the latest evaluation (this process's share)
     while progress.epoch < hp.epochs:
         started = time.perf_counter()
-        run = train_one_epoch(t, images, labels, hp, cluster, progress.epoch, progress.step, stop)
+        run = train_one_epoch(t, images, labels, kind_labels, hp, cluster, progress.epoch, progress.step, stop)
         if run.stopped:
             progress.step = run.step
             mine = run.seconds if cluster.is_main else 0.0
@@ -203,7 +226,7 @@ def fit(settings, dataset, cluster, stop):
         sums = _job_sums(cluster, run, 0.0) + progress.partial
         seconds = run.seconds + float(sums[2])  # this run's and those before a resume
         entry = {"epoch": progress.epoch + 1, "train_loss": float(sums[0] / max(sums[1], 1))}
-        evaluation, predictions = _evaluate_splits(t, dataset, hp, cluster)
+        evaluation, predictions = _evaluate_splits(t, dataset, printed_splits, hp, cluster)
         entry.update(evaluation)
         progress.train_seconds += seconds
         entry["epoch_seconds"] = seconds + (time.perf_counter() - started) - run.seconds
@@ -215,7 +238,11 @@ def fit(settings, dataset, cluster, stop):
         if distributed.any_true(cluster, stop.requested) and progress.epoch < hp.epochs:
             raise stopping.stopped(progress, hp.epochs, t.steps_per_epoch, settings.checkpoint_dir)
     if cluster.is_main:
-        _write_outputs(settings, cluster, t, dataset, progress.history, predictions)
+        if cluster.distributed or predictions is None:  # rank 0 holds only its share
+            _, _, predictions, _ = evaluate(t.model, dataset.test, hp.eval_batch_size, cluster, t.amp_dtype,
+                                            shard=False)
+        outputs.write(settings, cluster, t.model, t.config, dataset, progress.history, predictions.numpy(),
+                      len(labels), printed_splits)
     distributed.barrier(cluster)
 
 
@@ -246,36 +273,6 @@ def _resume(settings, cluster, t):
     return progress
 
 
-def _write_outputs(settings, cluster, t, dataset, history, predictions):
-    """Rank 0: the model artifact and the evaluation report."""
-    test = dataset.test
-    if cluster.distributed or predictions is None:
-        _, _, predictions = evaluate(t.model, test, settings.hp.eval_batch_size, cluster, t.amp_dtype,
-                                     shard=False)
-    try:
-        artifacts.write(settings.model_dir, t.model, t.config)
-    except OSError as e:
-        raise failures.cannot_write(e.filename or settings.model_dir, e) from None
-    final = history[-1] if history else {}
-    summary = {k: v for k, v in final.items() if k not in ("epoch", "epoch_seconds")}
-    summary.update(
-        hyperparameters=settings.hp.as_dict(),
-        device=str(cluster.device),
-        world_size=cluster.world_size,
-        train_samples=len(dataset.train),
-        test_samples=len(test),
-        validation_samples=len(dataset.validation) if dataset.validation else 0,
-        data={"train": dataset.train.source, "test": test.source},
-    )
-    try:
-        report.write(settings.output_data_dir, summary, history, test.images.numpy(), test.labels.numpy(),
-                     predictions.numpy())
-    except OSError as e:
-        raise failures.cannot_write(e.filename or settings.output_data_dir, e) from None
-    _log(cluster, "saved the model to %s and the evaluation report to %s: test accuracy %.4f"
-         % (settings.model_dir, settings.output_data_dir, final.get("test_accuracy", math.nan)))
-
-
 def train(settings, environ, stop):
     """Runs the job in this process: checks its channels and folders, loads the data, joins the
     job's other processes, fits."""
@@ -283,9 +280,10 @@ def train(settings, environ, stop):
     preflight.check_outputs(settings)
     dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir,
                         settings.train_channel)
+    printed_splits = kinds.render_splits(settings.hp, len(dataset.train), settings.fonts_dir, settings.num_cpus)
     cluster = distributed.setup(settings.hosts, settings.current_host, environ)
     try:
-        fit(settings, dataset, cluster, stop)
+        fit(settings, dataset, cluster, stop, printed_splits)
     finally:
         distributed.teardown(cluster)
 

@@ -298,3 +298,47 @@ def _single_process_accuracy(style_runs):
     assert run.returncode == 0, run.stdout
     return metrics(run.stdout)[-1]["test_accuracy"]
 
+
+
+def test_printed_digits_train_the_kind_head_and_the_artifact_serves_it(tmp_path, subset):
+    # printed-share 0.2 of the tiny job's 2,000 digits: 500 printed ones, rendered in the job.
+    job = tiny_job(tmp_path, subset, dict(TINY_HYPERPARAMETERS, **{"printed-share": 0.2, "printed-fonts": "matplotlib"}))
+    run = run_train(job, timeout=TIMEOUT)
+    assert run.returncode == 0, run.stdout
+    assert "2500 training digits (500 of them printed, from" in run.stdout
+    lines = metrics(run.stdout)
+    assert {"test_kind_accuracy", "printed_accuracy", "printed_kind_accuracy"} <= set(lines[-1])
+    # Printed and handwritten digits differ at a glance: even the tiny job tells them apart.
+    assert lines[-1]["test_kind_accuracy"] > 0.9 and lines[-1]["printed_kind_accuracy"] > 0.9
+    assert json.loads((job.model / "model.json").read_text()) == {"width": 8, "kinds": True}
+    report = json.loads((job.output_data / "metrics.json").read_text())
+    assert report["kinds"]["names"] == ["handwritten", "printed"]
+    kinds = np.array(report["kinds"]["confusion_matrix"])
+    assert kinds.sum(axis=1).tolist() == [TINY_TEST, 2000]
+    assert report["printed"]["digits"] == 2000
+    for name in ("kind_confusion_matrix.png", "misread_printed.png"):
+        assert (job.output_data / name).read_bytes()[:8] == PNG_MAGIC
+    # The artifact's own handlers (code/, as AWS's PyTorch image imports them) give the kind.
+    images, _ = mnist("t10k")
+    script = ("import json, sys\nfrom inference import model_fn, input_fn, predict_fn, output_fn\n"
+              "model = model_fn(sys.argv[1])\n"
+              "body, _ = output_fn(predict_fn(input_fn(sys.stdin.read(), 'application/json'), model), 'application/json')\n"
+              "print(body.decode() if isinstance(body, bytes) else body)\n")
+    served = subprocess.run([sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[2]); " + script,
+                             str(job.model), str(job.model / "code")],
+                            input=json.dumps(images[:5].tolist()), capture_output=True, text=True, timeout=120)
+    assert served.returncode == 0, served.stderr
+    answers = json.loads(served.stdout)["predictions"]
+    assert [a["kind"] for a in answers].count("handwritten") >= 4
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("printed-share", "0.9", "printed-share must be a number in [0, 0.5]"),
+    ("printed-share", "some", "printed-share must be a number in [0, 0.5]"),
+    ("printed-fonts", "system,comic", "printed-fonts must be a comma-separated list of system, matplotlib"),
+])
+def test_bad_printed_digit_hyperparameters_fail_with_one_line(tmp_path, subset, name, value, words):
+    job = tiny_job(tmp_path, subset, dict(TINY_HYPERPARAMETERS, **{name: value}))
+    run = run_train(job, timeout=TIMEOUT)
+    assert run.returncode == 1
+    assert words in job.failure, job.failure

@@ -13,10 +13,11 @@ pytestmark = pytest.mark.unit
 
 JOB = {"preset": "fast", "epochs": 3, "batch-size": 64, "lr": 0.05, "optimizer": "adamw", "momentum": 0.8,
        "weight-decay": 0.0001, "scheduler": "cosine", "label-smoothing": 0.0, "augmentation": "affine",
-       "width": 12, "seed": 7}
+       "width": 12, "seed": 7, "printed-share": 0.25, "printed-fonts": "Matplotlib, system"}
 EXPECTED = dict(preset="fast", epochs=3, batch_size=64, lr=0.05, optimizer="adamw", momentum=0.8,
                 weight_decay=0.0001, scheduler="cosine", label_smoothing=0.0, augmentation="affine",
-                width=12, seed=7, eval_batch_size=1000, amp="auto")
+                width=12, seed=7, eval_batch_size=1000, amp="auto", printed_share=0.25,
+                printed_fonts="matplotlib,system")
 
 # What the training script's argv holds for each SDK, values exactly as they reach it:
 #  - in hyperparameters.json (the raw encoding, for a script that is handed them unmodified),

@@ -111,3 +111,15 @@ def test_no_endpoint_configured_is_a_500(fake, monkeypatch):
     monkeypatch.delenv(handler.ENDPOINT_NAME)
     status, body = _call(fake, {"digit": [[0] * 28] * 28})
     assert status == 500 and handler.ENDPOINT_NAME in body["error"]
+
+
+def test_the_kind_is_passed_on_when_the_model_gives_it(tmp_path, monkeypatch):
+    monkeypatch.setenv(handler.ENDPOINT_NAME, ENDPOINT)
+    answer = {"predictions": [{"label": 3, "probabilities": [0.0] * 3 + [1.0] + [0.0] * 6, "kind": "printed",
+                               "kind_probability": 0.99}]}
+    with offline.offline_environment(tmp_path), offline.RequestGuard():
+        fake = offline_aws.FakeAws({"sagemaker-runtime.InvokeEndpoint": lambda params, fake: {
+            "Body": offline_aws.stream(json.dumps(answer)), "ContentType": "application/json"}})
+        status, body = _call(fake, {"digit": mnist("t10k")[0][0].tolist()})
+    assert status == 200
+    assert (body["label"], body["kind"], body["kind_probability"]) == (3, "printed", 0.99)

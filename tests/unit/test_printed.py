@@ -60,7 +60,7 @@ def test_a_printed_digit_is_prepared_as_serving_prepares_its_png(fonts):
     # (images.decode) to exactly the training image.
     rng = np.random.default_rng(0)
     for index, digit in enumerate(printed.DIGITS):
-        font = printed.ImageFont.truetype(fonts[index % len(fonts)], 60)
+        font = printed.ImageFont.truetype(fonts[index % len(fonts)], printed.PLAIN_SIZE)
         grey = printed.draw(digit, font, rng if index % 2 else None)
         buffer = io.BytesIO()
         Image.fromarray(np.round(grey * 255).astype(np.uint8)).save(buffer, "PNG")

@@ -97,6 +97,19 @@ def request_type(header):
     return media_type(header)
 
 
+def wants_kind(accept):
+    """Whether the Accept header asks for the handwritten-or-printed kind in CSV and npy answers
+    (a `kind=true` parameter on any of its types; JSON answers always carry it)."""
+    if not accept or "kind" not in accept.lower():
+        return False
+    for item in accept.split(","):
+        for parameter in item.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "kind" and value.strip().strip('"').lower() in ("true", "1", "yes"):
+                return True
+    return False
+
+
 def negotiate(accept, default=JSON):
     """The output type for an Accept header (a list, with optional q-values) or ClientError 406."""
     if not accept:

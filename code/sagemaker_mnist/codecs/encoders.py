@@ -3,6 +3,13 @@
 Every encoder takes the N x 10 class probabilities and returns the response body as bytes.
 For batch transform, CSV and JSON lines responses have exactly one line per input record, so
 SageMaker can join them with the input (AssembleWith=Line, JoinSource=Input).
+
+A model with the kind head (sagemaker_mnist.model.KINDS) adds an 11th column, the probability
+that the digit is printed. JSON and JSON lines then give each digit's "kind" ("handwritten" or
+"printed") and "kind_probability" (the probability of that kind). CSV and npy keep their ten
+columns, so that consumers that read `label,p0..p9` do not break, unless the client asks for the
+kind (with_kind: `Accept: text/csv; kind=true`): CSV rows then end with the kind and its
+probability, npy arrays keep the 11th column.
 """
 import io
 
@@ -11,30 +18,50 @@ import numpy as np
 from sagemaker_mnist.codecs.content_types import CSV, JSON, JSONLINES, NPY
 
 
-def encode(probabilities, accept):
-    """Encodes N x 10 probabilities (numpy) as `accept` (one of OUTPUT_TYPES); returns bytes."""
-    return _ENCODERS[accept](np.asarray(probabilities, dtype=np.float32))
+DIGITS = 10
+KINDS = ("handwritten", "printed")  # sagemaker_mnist.model.KINDS, in the order of their column
+
+
+def encode(probabilities, accept, with_kind=False):
+    """Encodes N x 10 (or N x 11, with the kind) probabilities (numpy) as `accept` (one of
+    OUTPUT_TYPES); returns bytes. with_kind: CSV and npy carry the kind too."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.ndim == 2 and probabilities.shape[1] > DIGITS and not with_kind and accept in (CSV, NPY):
+        probabilities = probabilities[:, :DIGITS]
+    return _ENCODERS[accept](probabilities)
 
 
 def _rows(probabilities):
-    """(label, "p0,p1,...,p9") per image; 6 significant digits are more than float32 softmax carries
-    meaningfully and keep responses short."""
-    labels = probabilities.argmax(axis=1).tolist()
-    formatted = [",".join(["%.6g" % p for p in row]) for row in probabilities.tolist()]
-    return zip(labels, formatted)
+    """(label, "p0,p1,...,p9", kind or None, its probability) per image; 6 significant digits are
+    more than float32 softmax carries meaningfully and keep responses short."""
+    labels = probabilities[:, :DIGITS].argmax(axis=1).tolist()
+    formatted = [",".join(["%.6g" % p for p in row]) for row in probabilities[:, :DIGITS].tolist()]
+    if probabilities.shape[1] <= DIGITS:
+        return [(label, row, None, None) for label, row in zip(labels, formatted)]
+    printed = probabilities[:, DIGITS].tolist()
+    return [(label, row, KINDS[p >= 0.5], p if p >= 0.5 else 1.0 - p)
+            for label, row, p in zip(labels, formatted, printed)]
+
+
+def _json_item(label, row, kind, kind_probability):
+    if kind is None:
+        return '{"label":%d,"probabilities":[%s]}' % (label, row)
+    return '{"label":%d,"probabilities":[%s],"kind":"%s","kind_probability":%.6g}' % (
+        label, row, kind, kind_probability)
 
 
 def _encode_json(probabilities):
-    items = ['{"label":%d,"probabilities":[%s]}' % row for row in _rows(probabilities)]
+    items = [_json_item(*row) for row in _rows(probabilities)]
     return ('{"predictions":[' + ",".join(items) + "]}").encode()
 
 
 def _encode_jsonlines(probabilities):
-    return "".join('{"label":%d,"probabilities":[%s]}\n' % row for row in _rows(probabilities)).encode()
+    return "".join(_json_item(*row) + "\n" for row in _rows(probabilities)).encode()
 
 
 def _encode_csv(probabilities):
-    return "".join("%d,%s\n" % row for row in _rows(probabilities)).encode()
+    return "".join("%d,%s\n" % (label, row) if kind is None else "%d,%s,%s,%.6g\n" % (label, row, kind, p)
+                   for label, row, kind, p in _rows(probabilities)).encode()
 
 
 def _encode_npy(probabilities):

@@ -1,0 +1,83 @@
+"""The handwritten-or-printed part of a training job (hyperparameter printed-share > 0).
+
+The job renders printed digits once (sagemaker_mnist.printed, with the fonts of
+sagemaker_mnist.fonts), trains on them beside MNIST's handwritten ones with a second head that
+tells the two kinds apart (sagemaker_mnist.model.KINDS), and evaluates on printed digits rendered
+afresh (another seed: other sizes, weights and distortions of the same fonts).
+"""
+import time
+from dataclasses import dataclass
+
+import torch
+
+from sagemaker_mnist import data, fonts, printed
+from sagemaker_mnist.model import KINDS
+
+HANDWRITTEN, PRINTED = KINDS.index("handwritten"), KINDS.index("printed")
+# Printed digits a job evaluates on each epoch, rendered apart from its training ones.
+VALIDATION_COUNT = 2000
+
+
+@dataclass(frozen=True)
+class PrintedSplits:
+    train: data.Split
+    validation: data.Split
+    font_count: int
+    seconds: float  # spent rendering both
+
+
+def printed_count(handwritten, share):
+    """How many printed digits make `share` of a training set with `handwritten` MNIST digits."""
+    return int(round(handwritten * share / (1.0 - share))) if share > 0 else 0
+
+
+def render_splits(hp, handwritten, fonts_dir=None, processes=1):
+    """The job's printed training and validation digits, or None when printed-share is 0; drawn
+    by `processes` processes (the same digits whatever their number)."""
+    count = printed_count(handwritten, hp.printed_share)
+    if count == 0:
+        return None
+    started = time.perf_counter()
+    paths = fonts.training_fonts(tuple(hp.printed_fonts.split(",")), fonts_dir)
+    train_images, train_labels = printed.render(paths, count, seed=hp.seed * 2 + 1, processes=processes)
+    test_images, test_labels = printed.render(paths, VALIDATION_COUNT, seed=hp.seed * 2 + 2, processes=processes)
+    source = "printed digits rendered from %d fonts" % len(paths)
+    return PrintedSplits(
+        train=data.Split(torch.from_numpy(train_images), torch.from_numpy(train_labels), source),
+        validation=data.Split(torch.from_numpy(test_images), torch.from_numpy(test_labels), source),
+        font_count=len(paths),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def training_tensors(handwritten, printed_split):
+    """(images, digit labels, kind labels or None) of the whole training set."""
+    if printed_split is None:
+        return handwritten.images, handwritten.labels, None
+    images = torch.cat([handwritten.images, printed_split.images])
+    labels = torch.cat([handwritten.labels, printed_split.labels])
+    kinds = torch.cat([torch.full((len(handwritten),), HANDWRITTEN, dtype=torch.int64),
+                       torch.full((len(printed_split),), PRINTED, dtype=torch.int64)])
+    return images, labels, kinds
+
+
+@torch.no_grad()
+def predict(model, split, batch_size, device):
+    """(digit predictions, kind predictions) of a net with the kind head over a whole split, as
+    numpy arrays, for the training report."""
+    model.eval()
+    digits, kinds = [], []
+    for start in range(0, len(split), batch_size):
+        x = split.images[start:start + batch_size].to(device).unsqueeze(1).float().div_(255)
+        digit_logits, kind_logits = model(x, with_kind=True)
+        digits.append(digit_logits.argmax(1).cpu())
+        kinds.append(kind_logits.argmax(1).cpu())
+    return torch.cat(digits).numpy(), torch.cat(kinds).numpy()
+
+
+def report_part(model, test, printed_splits, batch_size, device):
+    """What the training report shows of the kinds (sagemaker_mnist.report.write's `printed`)."""
+    _, test_kinds = predict(model, test, batch_size, device)
+    digits, printed_kinds = predict(model, printed_splits.validation, batch_size, device)
+    return {"images": printed_splits.validation.images.numpy(), "labels": printed_splits.validation.labels.numpy(),
+            "predictions": digits, "kinds": printed_kinds, "test_kinds": test_kinds}
