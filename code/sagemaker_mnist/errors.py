@@ -7,7 +7,17 @@ wrong and what is accepted.
 """
 import json
 
-from sagemaker_inference.errors import BaseInferenceToolkitError
+try:
+    from sagemaker_inference.errors import BaseInferenceToolkitError
+except ImportError:
+    # The training image has no serving toolkit, yet renders printed digits through the serving
+    # preparation (images.py), whose errors these are: there they need only be exceptions.
+    class BaseInferenceToolkitError(Exception):
+        def __init__(self, status_code, message, phrase):
+            self.status_code = status_code
+            self.message = message
+            self.phrase = phrase
+            super().__init__(status_code, message, phrase)
 
 BAD_REQUEST = 400
 NOT_ACCEPTABLE = 406
