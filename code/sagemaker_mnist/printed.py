@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from sagemaker_mnist import images
+from sagemaker_mnist.errors import ClientError
 
 DIGITS = "0123456789"
 # Font files FreeType reads; Type 1 (.pfb, .t1) too, which fonts-urw-base35 also ships as .otf.
@@ -28,12 +29,18 @@ PLAIN_SIZE = 40
 THIN_FROM = 40
 # Digits drawn from one generator (render).
 CHUNK = 500
+# Variations tried for one digit before it is drawn plainly (a variation can leave no ink).
+ATTEMPTS = 5
 # How many of a font's ten digits must look most like the same digit of the reference font.
 LIKE_REFERENCE = 7
 
 
 class FontError(ValueError):
     """A font source that holds no usable font."""
+
+
+class RenderError(RuntimeError):
+    """Rendering failed (in a pool's process: a single message, so that it crosses back)."""
 
 
 def font_files(folders):
@@ -81,7 +88,7 @@ def _shapes(path, size):
             return None
         try:
             shape = prepare(draw(digit, font)).astype(np.float32).reshape(-1)
-        except ValueError:  # images.to_mnist found no ink
+        except ClientError:  # images.to_mnist found no ink
             return None
         shape -= shape.mean()
         shapes.append(shape / max(float(np.linalg.norm(shape)), 1e-6))
@@ -106,7 +113,7 @@ def render(fonts, count, seed, variation=True, processes=1):
     if processes > 1 and len(chunks) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(min(processes, len(chunks))) as pool:
+        with multiprocessing.get_context("spawn").Pool(min(processes, len(chunks))) as pool:
             parts = pool.map(_render_chunk, chunks)
     else:
         parts = [_render_chunk(chunk) for chunk in chunks]
@@ -115,7 +122,13 @@ def render(fonts, count, seed, variation=True, processes=1):
 
 
 def _render_chunk(chunk):
-    fonts, start, end, seed, variation = chunk
+    try:
+        return _render(*chunk)
+    except Exception as e:  # noqa: BLE001 - a pool passes on only exceptions it can pickle
+        raise RenderError("rendering printed digits failed: %s: %s" % (type(e).__name__, e)) from None
+
+
+def _render(fonts, start, end, seed, variation):
     rng = np.random.default_rng([seed, start // CHUNK])
     loaded = {}
     pictures = np.empty((end - start, images.SIZE, images.SIZE), dtype=np.uint8)
@@ -125,7 +138,16 @@ def _render_chunk(chunk):
         key = (path, size)
         if key not in loaded:
             loaded[key] = ImageFont.truetype(path, size)
-        pictures[index - start] = prepare(draw(DIGITS[index % len(DIGITS)], loaded[key], rng if variation else None))
+        digit = DIGITS[index % len(DIGITS)]
+        for _ in range(ATTEMPTS):
+            try:
+                pictures[index - start] = prepare(draw(digit, loaded[key], rng if variation else None))
+                break
+            except ClientError:
+                # Faint ink thinned or blurred below to_mnist's contrast: no digit left to see.
+                continue
+        else:
+            pictures[index - start] = prepare(draw(digit, loaded[key]))
     return pictures
 
 

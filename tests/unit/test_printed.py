@@ -71,3 +71,14 @@ def test_a_printed_digit_is_prepared_as_serving_prepares_its_png(fonts):
 def test_no_font_is_a_clear_error():
     with pytest.raises(printed.FontError, match="no font"):
         printed.render([], 10, seed=0)
+
+
+def test_many_processes_render_the_same_digits_and_a_failure_comes_back(fonts, tmp_path):
+    one, _ = printed.render(fonts, printed.CHUNK + 20, seed=5)
+    two, _ = printed.render(fonts, printed.CHUNK + 20, seed=5, processes=2)
+    np.testing.assert_array_equal(one, two)
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    # A pool that cannot pass an exception back would wait for ever.
+    with pytest.raises(printed.RenderError, match="rendering printed digits failed: OSError"):
+        printed.render([str(broken)], printed.CHUNK + 1, seed=0, processes=2)
