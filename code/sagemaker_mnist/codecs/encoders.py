@@ -32,36 +32,39 @@ def encode(probabilities, accept, with_kind=False):
 
 
 def _rows(probabilities):
-    """(label, "p0,p1,...,p9", kind or None, its probability) per image; 6 significant digits are
-    more than float32 softmax carries meaningfully and keep responses short."""
+    """(label, "p0,p1,...,p9") per image; 6 significant digits are more than float32 softmax carries
+    meaningfully and keep responses short."""
     labels = probabilities[:, :DIGITS].argmax(axis=1).tolist()
     formatted = [",".join(["%.6g" % p for p in row]) for row in probabilities[:, :DIGITS].tolist()]
+    return zip(labels, formatted)
+
+
+def _kinds(probabilities):
+    """(kind, its probability) per image, from the 11th column (the probability of printed)."""
+    return [(KINDS[p >= 0.5], p if p >= 0.5 else 1.0 - p) for p in probabilities[:, DIGITS].tolist()]
+
+
+def _json_items(probabilities):
+    # Without the kind, the request path's format as it was before the kind head.
     if probabilities.shape[1] <= DIGITS:
-        return [(label, row, None, None) for label, row in zip(labels, formatted)]
-    printed = probabilities[:, DIGITS].tolist()
-    return [(label, row, KINDS[p >= 0.5], p if p >= 0.5 else 1.0 - p)
-            for label, row, p in zip(labels, formatted, printed)]
-
-
-def _json_item(label, row, kind, kind_probability):
-    if kind is None:
-        return '{"label":%d,"probabilities":[%s]}' % (label, row)
-    return '{"label":%d,"probabilities":[%s],"kind":"%s","kind_probability":%.6g}' % (
-        label, row, kind, kind_probability)
+        return ['{"label":%d,"probabilities":[%s]}' % row for row in _rows(probabilities)]
+    return ['{"label":%d,"probabilities":[%s],"kind":"%s","kind_probability":%.6g}' % (row + kind)
+            for row, kind in zip(_rows(probabilities), _kinds(probabilities))]
 
 
 def _encode_json(probabilities):
-    items = [_json_item(*row) for row in _rows(probabilities)]
-    return ('{"predictions":[' + ",".join(items) + "]}").encode()
+    return ('{"predictions":[' + ",".join(_json_items(probabilities)) + "]}").encode()
 
 
 def _encode_jsonlines(probabilities):
-    return "".join(_json_item(*row) + "\n" for row in _rows(probabilities)).encode()
+    return "".join(item + "\n" for item in _json_items(probabilities)).encode()
 
 
 def _encode_csv(probabilities):
-    return "".join("%d,%s\n" % (label, row) if kind is None else "%d,%s,%s,%.6g\n" % (label, row, kind, p)
-                   for label, row, kind, p in _rows(probabilities)).encode()
+    if probabilities.shape[1] <= DIGITS:
+        return "".join("%d,%s\n" % row for row in _rows(probabilities)).encode()
+    return "".join("%d,%s,%s,%.6g\n" % (row + kind)
+                   for row, kind in zip(_rows(probabilities), _kinds(probabilities))).encode()
 
 
 def _encode_npy(probabilities):
