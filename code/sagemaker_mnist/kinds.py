@@ -9,21 +9,28 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from sagemaker_mnist import data, fonts, printed
+from sagemaker_mnist import data, fonts, printed, scanning
 from sagemaker_mnist.model import KINDS
 
 HANDWRITTEN, PRINTED = KINDS.index("handwritten"), KINDS.index("printed")
 # Printed digits a job evaluates on each epoch, rendered apart from its training ones.
 VALIDATION_COUNT = 2000
+# MNIST digits scanned per printed digit rendered.
+SCANNED_PER_PRINTED = 2
 
 
 @dataclass(frozen=True)
 class PrintedSplits:
     train: data.Split
     validation: data.Split
+    # MNIST training digits (their positions in the training split) replaced by themselves as
+    # scanned (sagemaker_mnist.scanning.scan), so that both kinds carry a scanner's marks.
+    scanned_index: torch.Tensor
+    scanned: torch.Tensor
     font_count: int
-    seconds: float  # spent rendering both
+    seconds: float  # spent rendering and scanning
 
 
 def printed_count(handwritten, share):
@@ -32,33 +39,61 @@ def printed_count(handwritten, share):
 
 
 def render_splits(hp, handwritten, fonts_dir=None, processes=1):
-    """The job's printed training and validation digits, or None when printed-share is 0; drawn
-    by `processes` processes (the same digits whatever their number)."""
-    count = printed_count(handwritten, hp.printed_share)
+    """The job's printed training and validation digits and its scanned handwritten ones, or None
+    when printed-share is 0; drawn by `processes` processes (the same digits whatever their
+    number). `handwritten`: the training split of MNIST's digits."""
+    count = printed_count(len(handwritten), hp.printed_share)
     if count == 0:
         return None
     started = time.perf_counter()
     paths = fonts.training_fonts(tuple(hp.printed_fonts.split(",")), fonts_dir)
     train_images, train_labels = printed.render(paths, count, seed=hp.seed * 2 + 1, processes=processes)
     test_images, test_labels = printed.render(paths, VALIDATION_COUNT, seed=hp.seed * 2 + 2, processes=processes)
+    generator = torch.Generator().manual_seed(hp.seed * 2 + 1)
+    scanned_index = torch.randperm(len(handwritten), generator=generator)[:min(count * SCANNED_PER_PRINTED,
+                                                                               len(handwritten))]
+    scanned = scanning.scan(handwritten.images[scanned_index].numpy(), seed=hp.seed * 2 + 1, processes=processes)
     source = "printed digits rendered from %d fonts" % len(paths)
     return PrintedSplits(
         train=data.Split(torch.from_numpy(train_images), torch.from_numpy(train_labels), source),
         validation=data.Split(torch.from_numpy(test_images), torch.from_numpy(test_labels), source),
+        scanned_index=scanned_index,
+        scanned=torch.from_numpy(scanned),
         font_count=len(paths),
         seconds=time.perf_counter() - started,
     )
 
 
-def training_tensors(handwritten, printed_split):
-    """(images, digit labels, kind labels or None) of the whole training set."""
-    if printed_split is None:
+@dataclass(frozen=True)
+class KindTargets:
+    """What the kind head learns: every training digit's kind, and a weight per kind."""
+    labels: torch.Tensor
+    # Printed digits are the smaller part of the training set (printed-share); unweighted, the
+    # head learns to call a doubtful digit handwritten and misses printed ones of unseen fonts.
+    # Each kind weighs in inversely to its count, as if the two were equally common.
+    weight: torch.Tensor
+
+    def to(self, device):
+        return KindTargets(self.labels.to(device), self.weight.to(device))
+
+    def loss(self, kind_logits, batch):
+        return F.cross_entropy(kind_logits, self.labels[batch], weight=self.weight)
+
+
+def training_tensors(handwritten, printed_splits):
+    """(images, digit labels, KindTargets or None) of the whole training set."""
+    if printed_splits is None:
         return handwritten.images, handwritten.labels, None
-    images = torch.cat([handwritten.images, printed_split.images])
+    printed_split = printed_splits.train
+    handwritten_images = handwritten.images.clone()
+    handwritten_images[printed_splits.scanned_index] = printed_splits.scanned
+    images = torch.cat([handwritten_images, printed_split.images])
     labels = torch.cat([handwritten.labels, printed_split.labels])
     kinds = torch.cat([torch.full((len(handwritten),), HANDWRITTEN, dtype=torch.int64),
                        torch.full((len(printed_split),), PRINTED, dtype=torch.int64)])
-    return images, labels, kinds
+    counts = torch.bincount(kinds, minlength=len(KINDS)).double()
+    weight = (len(kinds) / (len(KINDS) * counts.clamp(min=1))).float()
+    return images, labels, KindTargets(kinds, weight)
 
 
 @torch.no_grad()

@@ -9,38 +9,33 @@ digit sent to the endpoint as PNG looks to the net like the ones it was trained 
 Rendering is deterministic for a seed and a list of font files: the same job renders the same
 images. It runs once per job; the images are kept as a uint8 tensor beside MNIST's.
 """
-import io
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
-from sagemaker_mnist import images
+from sagemaker_mnist import images, scanning
 from sagemaker_mnist.errors import ClientError
+from sagemaker_mnist.scanning import RenderError  # noqa: F401 - raised by render, caught by its callers
 
 DIGITS = "0123456789"
 # Font files FreeType reads; Type 1 (.pfb, .t1) too, which fonts-urw-base35 also ships as .otf.
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 # The canvas a digit is drawn on, in pixels, and the font sizes drawn on it: large enough that
 # to_mnist's 20x20 fit sees smooth strokes, small enough to render a thousand digits a second.
-CANVAS = 64
+CANVAS = scanning.CANVAS
 SIZES = (30, 48)
 PLAIN_SIZE = 40
-THIN_FROM = 40
-# Digits drawn from one generator (render).
-CHUNK = 500
-# Variations tried for one digit before it is drawn plainly (a variation can leave no ink).
-ATTEMPTS = 5
+# The share of varied digits that get the shape's variations alone, no scanner's (scanning.vary).
+CLEAN = 0.25
+CHUNK = scanning.CHUNK
+prepare = scanning.prepare
 # How many of a font's ten digits must look most like the same digit of the reference font.
 LIKE_REFERENCE = 7
 
 
 class FontError(ValueError):
     """A font source that holds no usable font."""
-
-
-class RenderError(RuntimeError):
-    """Rendering failed (in a pool's process: a single message, so that it crosses back)."""
 
 
 def font_files(folders):
@@ -103,33 +98,17 @@ def render(fonts, count, seed, variation=True, processes=1):
 
     Labels cycle 0-9, so every digit has the same share; fonts are drawn at random. With
     variation=False each digit is drawn plainly (upright, regular size, black on white). The
-    digits are drawn in chunks of CHUNK, each from its own generator (seeded by `seed` and the
-    chunk's number), so that any number of `processes` renders the same images."""
+    digits are drawn in chunks (scanning.in_chunks), each from its own generator (seeded by `seed`
+    and the chunk's number), so that any number of `processes` renders the same images."""
     if not fonts:
         raise FontError("no font to render printed digits with")
-    fonts = list(fonts)
     labels = np.arange(count, dtype=np.int64) % len(DIGITS)
-    chunks = [(fonts, start, min(start + CHUNK, count), seed, variation) for start in range(0, count, CHUNK)]
-    if processes > 1 and len(chunks) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(min(processes, len(chunks))) as pool:
-            parts = pool.map(_render_chunk, chunks)
-    else:
-        parts = [_render_chunk(chunk) for chunk in chunks]
-    pictures = np.concatenate(parts) if parts else np.empty((0, images.SIZE, images.SIZE), dtype=np.uint8)
+    pictures = scanning.in_chunks(_render, count, (list(fonts), seed, variation), processes)
     return pictures, labels
 
 
-def _render_chunk(chunk):
-    try:
-        return _render(*chunk)
-    except Exception as e:  # noqa: BLE001 - a pool passes on only exceptions it can pickle
-        raise RenderError("rendering printed digits failed: %s: %s" % (type(e).__name__, e)) from None
-
-
-def _render(fonts, start, end, seed, variation):
-    rng = np.random.default_rng([seed, start // CHUNK])
+def _render(start, end, _, fonts, seed, variation):
+    rng = np.random.default_rng([seed, start // scanning.CHUNK])
     loaded = {}
     pictures = np.empty((end - start, images.SIZE, images.SIZE), dtype=np.uint8)
     for index in range(start, end):
@@ -139,26 +118,15 @@ def _render(fonts, start, end, seed, variation):
         if key not in loaded:
             loaded[key] = ImageFont.truetype(path, size)
         digit = DIGITS[index % len(DIGITS)]
-        for _ in range(ATTEMPTS):
-            try:
-                pictures[index - start] = prepare(draw(digit, loaded[key], rng if variation else None))
-                break
-            except ClientError:
-                # Faint ink thinned or blurred below to_mnist's contrast: no digit left to see.
-                continue
-        else:
-            pictures[index - start] = prepare(draw(digit, loaded[key]))
+        pictures[index - start] = scanning.kept(lambda: prepare(draw(digit, loaded[key], rng if variation else None)),
+                                                lambda: prepare(draw(digit, loaded[key])))
     return pictures
 
-
-def prepare(grey):
-    """A drawn digit in MNIST's form, as uint8: serving's own preparation of a picture."""
-    return np.round(images.to_mnist(grey) * 255.0).astype(np.uint8)
 
 
 def draw(digit, font, rng=None):
     """One digit as a greyscale float picture (0 black to 1 white), dark ink on light paper unless
-    the variation (drawn from the generator `rng`; None: none) turns it round."""
+    the variation (scanning.vary, drawn from the generator `rng`; None: none) turns it round."""
     canvas = Image.new("L", (CANVAS, CANVAS), 255)
     draw = ImageDraw.Draw(canvas)
     # Bold and light weights: strokes drawn wider (outline) or eroded after drawing.
@@ -166,40 +134,6 @@ def draw(digit, font, rng=None):
     draw.text((CANVAS / 2, CANVAS / 2), digit, fill=0, font=font, anchor="mm", stroke_width=stroke, stroke_fill=0)
     if rng is None:
         return np.asarray(canvas, dtype=np.float32) / 255.0
-    shear = float(rng.choice([0.0, 0.0, rng.uniform(0.12, 0.3)]))  # italics lean right
-    angle = float(rng.uniform(-6.0, 6.0))
-    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE,
-                              (1.0, shear, -shear * CANVAS / 2, 0.0, 1.0, 0.0),
-                              resample=Image.Resampling.BILINEAR, fillcolor=255)
-    canvas = canvas.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=255)
-    thinning = rng.random()
-    # Thinning by a pixel would erase the strokes of a small light font; only large ones get it.
-    if thinning < 0.15 and font.size >= THIN_FROM and stroke == 0:
-        canvas = canvas.filter(ImageFilter.MaxFilter(3))  # white grows: thinner strokes
-    elif thinning < 0.3:
-        canvas = canvas.filter(ImageFilter.MinFilter(3))  # ink grows: thicker strokes
-    blur = float(rng.uniform(0.0, 1.2))
-    if blur > 0.3:
-        canvas = canvas.filter(ImageFilter.GaussianBlur(blur))
-    grey = np.asarray(canvas, dtype=np.float32) / 255.0
-    # Paper and scanner: a paper shade, ink that is not quite black, and grain.
-    paper = float(rng.uniform(0.8, 1.0))
-    ink = float(rng.uniform(0.0, 0.3))
-    grey = ink + (paper - ink) * grey
-    # Grain stays below the ink threshold to_mnist applies (images.NOISE of the stroke's
-    # strength): a grain it kept would widen the crop and shrink the digit.
-    grey = grey + rng.normal(0.0, float(rng.uniform(0.0, 0.03)), grey.shape).astype(np.float32)
-    grey = np.clip(grey, 0.0, 1.0)
-    if rng.random() < 0.5:
-        grey = _jpeg(grey, int(rng.integers(25, 90)))
-    if rng.random() < 0.15:
-        grey = 1.0 - grey  # light print on dark paper
-    return grey
-
-
-def _jpeg(grey, quality):
-    """`grey` after a trip through JPEG at `quality`: the blocks and ringing of scans and photos."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(grey * 255.0).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
-    buffer.seek(0)
-    return np.asarray(Image.open(buffer).convert("L"), dtype=np.float32) / 255.0
+    # Some prints are clean (a laser printer, a screenshot): without them, clean meant handwritten.
+    scanner = rng.random() >= CLEAN
+    return scanning.vary(canvas, rng, thin=font.size >= scanning.THIN_FROM, stroke=stroke, scanner=scanner)

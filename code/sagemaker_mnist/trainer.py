@@ -95,10 +95,10 @@ class EpochRun:
     stopped: bool
 
 
-def train_one_epoch(t, images, labels, kind_labels, hp, cluster, epoch, first_step, stop):
+def train_one_epoch(t, images, labels, kind_targets, hp, cluster, epoch, first_step, stop):
     """Trains epoch `epoch` (0-based) on the digits on the device, from batch `first_step` to the
     end of the epoch or to the first step at which the job's processes agree on a stop. With
-    kind_labels (handwritten or printed, per digit) the kind head learns beside the digit head."""
+    kind_targets (sagemaker_mnist.kinds.KindTargets) the kind head learns beside the digit head."""
     device = cluster.device
     t.net.train()
     order = _epoch_order(len(labels), hp.seed, epoch).to(device)
@@ -111,11 +111,11 @@ def train_one_epoch(t, images, labels, kind_labels, hp, cluster, epoch, first_st
         y = labels[batch]
         x = recipe.augment(x, hp, t.generator)
         with recipe.autocast(t.amp_dtype, device):
-            if kind_labels is None:
+            if kind_targets is None:
                 loss = t.loss_fn(t.net(x), y)
             else:
                 digit_logits, kind_logits = t.net(x, with_kind=True)
-                loss = t.loss_fn(digit_logits, y) + F.cross_entropy(kind_logits, kind_labels[batch])
+                loss = t.loss_fn(digit_logits, y) + kind_targets.loss(kind_logits, batch)
         t.optimizer.zero_grad(set_to_none=True)
         t.scaler.scale(loss).backward()
         t.scaler.step(t.optimizer)
@@ -201,22 +201,23 @@ def fit(settings, dataset, cluster, stop, printed_splits=None):
     checkpoint after each, and (rank 0) writes the model artifact and the evaluation report.
     printed_splits (sagemaker_mnist.kinds): printed digits to train and evaluate the kind head on."""
     hp, device = settings.hp, cluster.device
-    images, labels, kind_labels = kinds.training_tensors(dataset.train, printed_splits and printed_splits.train)
+    images, labels, kind_targets = kinds.training_tensors(dataset.train, printed_splits)
     t = build(hp, cluster, settings.num_cpus, len(labels))
     # The whole dataset is 55 MB of bytes: it lives on the training device, batches are slices.
     images, labels = images.to(device), labels.to(device)
-    kind_labels = kind_labels.to(device) if kind_labels is not None else None
+    kind_targets = kind_targets.to(device) if kind_targets is not None else None
     progress = _resume(settings, cluster, t)
     _log(cluster, "training on %s (%d process%s): %d training digits%s, %d test digits%s; %s"
          % (device, cluster.world_size, "es" if cluster.distributed else "",
-            len(labels), "" if printed_splits is None else " (%d of them printed, from %d fonts in %.1f s)"
-            % (len(printed_splits.train), printed_splits.font_count, printed_splits.seconds), len(dataset.test),
+            len(labels), "" if printed_splits is None else " (%d of them printed, from %d fonts, and %d scanned, "
+            "in %.1f s)" % (len(printed_splits.train), printed_splits.font_count, len(printed_splits.scanned),
+                            printed_splits.seconds), len(dataset.test),
             ", %d validation digits" % len(dataset.validation) if dataset.validation else "",
             " ".join("%s=%s" % (hyperparameters.display(k), v) for k, v in hp.as_dict().items())))
     predictions = None  # the test predictions of the latest evaluation (this process's share)
     while progress.epoch < hp.epochs:
         started = time.perf_counter()
-        run = train_one_epoch(t, images, labels, kind_labels, hp, cluster, progress.epoch, progress.step, stop)
+        run = train_one_epoch(t, images, labels, kind_targets, hp, cluster, progress.epoch, progress.step, stop)
         if run.stopped:
             progress.step = run.step
             mine = run.seconds if cluster.is_main else 0.0
@@ -280,7 +281,7 @@ def train(settings, environ, stop):
     preflight.check_outputs(settings)
     dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir,
                         settings.train_channel)
-    printed_splits = kinds.render_splits(settings.hp, len(dataset.train), settings.fonts_dir, settings.num_cpus)
+    printed_splits = kinds.render_splits(settings.hp, dataset.train, settings.fonts_dir, settings.num_cpus)
     cluster = distributed.setup(settings.hosts, settings.current_host, environ)
     try:
         fit(settings, dataset, cluster, stop, printed_splits)
