@@ -86,8 +86,10 @@ class InferenceNet(nn.Module):
         and at inference costs a layout conversion per call;
       - one forward over tensors, without a module call or attribute lookup per layer (at batch
         1 those cost as much as the arithmetic);
-      - a net with the kind head gives 12 logits from one output layer: the digit head's 10 and
-        the kind head's 2 read the same hidden layer, so their weights stack into one product.
+      - a net with the kind head gives 12 logits from one hidden and one output layer: the two
+        heads' hidden layers read the same features, so their weights stack into one product,
+        and their output layers into one block-diagonal product (the digit head's 10 logits
+        read only its hidden units, the kind head's 2 only its own).
     Its parameters are frozen (requires_grad False) and on the net's device.
     """
 
@@ -115,11 +117,15 @@ class InferenceNet(nn.Module):
             tensors.update({name + "_weight": conv.weight, name + "_scale": scale.view(1, -1, 1, 1),
                             name + "_shift": shift.view(1, -1, 1, 1)})
         hidden, output = net.classifier[1], net.classifier[3]
+        hidden_weight, hidden_bias = hidden.weight, hidden.bias
         output_weight, output_bias = output.weight, output.bias
         if getattr(net, "kind", None) is not None:
-            output_weight = torch.cat([output_weight, net.kind.weight])
-            output_bias = torch.cat([output_bias, net.kind.bias])
-        tensors.update({"hidden_weight": hidden.weight, "hidden_bias": hidden.bias,
+            kind_hidden, kind_output = net.kind[1], net.kind[3]
+            hidden_weight = torch.cat([hidden_weight, kind_hidden.weight])
+            hidden_bias = torch.cat([hidden_bias, kind_hidden.bias])
+            output_weight = torch.block_diag(output_weight, kind_output.weight)
+            output_bias = torch.cat([output_bias, kind_output.bias])
+        tensors.update({"hidden_weight": hidden_weight, "hidden_bias": hidden_bias,
                         "output_weight": output_weight, "output_bias": output_bias})
         for name, tensor in tensors.items():
             self.register_parameter(name, nn.Parameter(tensor.detach().contiguous().clone(), requires_grad=False))

@@ -31,7 +31,7 @@ def _images(n=6):
     return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(3))
 
 
-def test_the_kind_head_shares_the_digit_heads_features():
+def test_the_kind_head_reads_the_digit_heads_trunk():
     net = _net(True)
     with torch.no_grad():
         digits, kinds = net(_images(), with_kind=True)
