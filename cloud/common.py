@@ -40,6 +40,11 @@ METRIC_DEFINITIONS = [
     {"Name": OBJECTIVE_METRIC, "Regex": r"#metrics .*\btest_accuracy=([0-9.]+)"},
     {"Name": "epoch:seconds", "Regex": r"#metrics .*\bepoch_seconds=([0-9.]+)"},
     {"Name": "epoch", "Regex": r"#metrics epoch=([0-9]+)"},
+    # With printed digits (printed-share > 0): the kind head on MNIST's test set, the digit and
+    # kind heads on the job's printed validation digits.
+    {"Name": "test:kind_accuracy", "Regex": r"#metrics .*\btest_kind_accuracy=([0-9.]+)"},
+    {"Name": "printed:accuracy", "Regex": r"#metrics .*\bprinted_accuracy=([0-9.]+)"},
+    {"Name": "printed:kind_accuracy", "Regex": r"#metrics .*\bprinted_kind_accuracy=([0-9.]+)"},
 ]
 
 # A GPU instance with one T4: the cheapest GPU training instance SageMaker offers widely.

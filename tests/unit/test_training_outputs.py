@@ -28,13 +28,22 @@ def test_metric_line_with_validation_keeps_key_order():
 
 
 def test_metric_definitions_read_each_value_from_its_own_key():
-    # The keys of the validation channel's two metrics sit between the others.
-    entry = dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99)
+    # The keys of the validation channel's two metrics sit between the others, and the kind's
+    # three share words with test_accuracy.
+    entry = dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99, test_kind_accuracy=0.998,
+                 printed_accuracy=0.981, printed_kind_accuracy=0.97)
     line = report.metric_line(entry)
     for definition in common.METRIC_DEFINITIONS:
         key = definition["Name"].replace(":", "_")
         found = [float(v) for v in re.findall(definition["Regex"], line)]
         assert found == [pytest.approx(entry[key], abs=1e-3)], definition
+
+
+def test_metric_definitions_of_the_kind_find_nothing_in_a_line_without_printed_digits():
+    line = report.metric_line(ENTRY)
+    for definition in common.METRIC_DEFINITIONS:
+        key = definition["Name"].replace(":", "_")
+        assert bool(re.findall(definition["Regex"], line)) == (key in ENTRY), definition
 
 
 def _readme_metric_definitions():
