@@ -61,6 +61,9 @@ def print_summary(summary, out):
         # A step left out by the command line never started: it has no time to show.
         seconds = "%7.1f s" % result["seconds"] if "seconds" in result else "%7s  " % "-"
         lines.append("  %-11s %-7s %s%s" % (name, result.get("status"), seconds, describe(result)))
+    for kind, scores in summary["steps"].get("deploy", {}).get("kinds", {}).items():
+        lines.append("  %s digits as PNG: digit accuracy %s, kind accuracy %s over %d digits" % (
+            kind, percent(scores["digit_accuracy"]), percent(scores["kind_accuracy"]), scores["digits"]))
     transform = summary["steps"].get("transform", {})
     if transform.get("accuracy") is not None:
         lines.append("  batch transform accuracy: %s on %d test digits" % (

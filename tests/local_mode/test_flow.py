@@ -88,6 +88,17 @@ def test_the_endpoint_predicted_a_json_digit_and_a_png(flow):
     assert deploy["json_prediction"] == deploy["true_label"] == deploy["png_prediction"]
 
 
+def test_the_endpoint_read_printed_and_handwritten_pngs_and_told_them_apart(flow):
+    # The flow's model (the fast preset, printed digits on) must give each answer its kind.
+    kinds = flow.summary["steps"]["deploy"]["kinds"]
+    assert sorted(kinds) == ["handwritten", "printed"]
+    for kind, scores in kinds.items():
+        assert scores["digits"] == 20
+        assert scores["digit_accuracy"] >= 0.8 and scores["kind_accuracy"] >= 0.8, (kind, scores)
+    lines = flow.output.splitlines()
+    assert any(line.startswith("  printed digits as PNG: digit accuracy ") for line in lines), flow.output[-3000:]
+
+
 def test_no_request_left_the_machine(flow):
     assert flow.summary["refused_requests"] == []
 
