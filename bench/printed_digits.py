@@ -5,11 +5,11 @@ alternating by seed): with printed digits (the preset's printed-share, or --prin
 rendered from the training image's font families, sagemaker_mnist.fonts) and without (`--printed-share 0`: MNIST
 alone, the trainer as it was before the kind head). From each run's `#metrics` lines: the time
 to 99.0% MNIST test accuracy (training seconds), the final MNIST test accuracy and, with printed
-digits, the kind head's accuracy on MNIST's test set (all handwritten). Then every model is
+digits, the kind head's accuracy on MNIST's test set (all handwritten). apt-get installs the
+training image's font packages and the held-out ones here when they are missing. Then every model is
 served as the image serves it (sagemaker_mnist.inference: model_fn, predict_fn) on printed
 digits of font families that no run trained on: --held-out digits (default 3,000) rendered with
-the trainer's variations from fonts-urw-base35 and fonts-texgyre (apt-get installs them here when
-they are missing), for digit accuracy and, with the kind head, kind accuracy.
+the trainer's variations from fonts-urw-base35 and fonts-texgyre, for digit accuracy and, with the kind head, kind accuracy.
 
 Goals (issue 16): default preset MNIST >= 99.6%; held-out printed digits >= 99.5%; kind >= 99.5%
 on MNIST's test set and on the held-out printed digits; the fast preset's time to 99.0% within
@@ -40,16 +40,26 @@ from data import mnist_files  # noqa: E402
 from sagemaker_mnist import fonts, inference, printed, recipe  # noqa: E402
 
 HELD_OUT_PACKAGES = ("fonts-urw-base35", "fonts-texgyre")
+# The training image's font packages (Dockerfile.train): installed here too, so that the runs on
+# this machine train on the fonts a training job has.
+TRAINING_PACKAGES = ("fonts-dejavu", "fonts-liberation2", "fonts-freefont-ttf")
 HELD_OUT_FOLDERS = ("/usr/share/fonts/opentype/urw-base35", "/usr/share/texmf/fonts/opentype/public/tex-gyre")
 HELD_OUT_SEED = 12345
 GOALS = {"mnist": 0.996, "printed": 0.995, "kind": 0.995, "fast_time_ratio": 1.10}
 
 
-def held_out_fonts():
-    """The held-out families' usable fonts, installed first when missing."""
-    if not all(os.path.isdir(folder) for folder in HELD_OUT_FOLDERS):
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *HELD_OUT_PACKAGES],
+def install_fonts():
+    """The training image's font packages and the held-out ones, installed when missing."""
+    missing = [package for package in TRAINING_PACKAGES + HELD_OUT_PACKAGES
+               if subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True,
+                                 text=True).stdout != "install ok installed"]
+    if missing:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
                        check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def held_out_fonts():
+    """The held-out families' usable fonts."""
     reference = os.path.join(fonts.matplotlib_folder(), fonts.REFERENCE)
     paths = printed.usable(printed.font_files(HELD_OUT_FOLDERS), reference)
     trained = {os.path.basename(p).lower() for p in printed.font_files(fonts.folders(fonts.SOURCES))}
@@ -137,6 +147,7 @@ def main(argv=None):
     data = str(mnist_files.locate(args.data))
     run_record = provenance.Run("printed_digits", vars(args), sys.argv[1:] if argv is None else list(argv),
                                 with_torch=True)
+    install_fonts()
     paths = held_out_fonts()
     held_out = printed.render(paths, args.held_out, seed=HELD_OUT_SEED)
     print("held out: %d printed digits from %d fonts of %s" % (args.held_out, len(paths),
