@@ -41,8 +41,8 @@ class MnistNet(nn.Module):
       - parameters and activations are channels-last, the layout in which oneDNN's CPU
         convolutions run fastest (about a third faster here than the default layout).
 
-    The digit head is the classifier's last layer; with kinds=True a second linear head reads the
-    same hidden layer and scores the two KINDS. forward(x) gives the digit logits alone, as every
+    The digit head is the classifier; with kinds=True a second head (`kind`: a hidden layer of 4w
+    units of its own) reads the same convolutional features and scores the two KINDS. forward(x) gives the digit logits alone, as every
     net of this project has (a model trained before the kind head loads and serves unchanged);
     forward(x, with_kind=True) gives both (a keyword that DistributedDataParallel passes on).
     """
