@@ -92,7 +92,8 @@ class PipeWriter:
     closes it; the next epoch's FIFO comes only after the last one was read to its end."""
 
     def __init__(self, data_dir, channel, streams, piece=4093, timeout=120):
-        self.paths = [os.path.join(str(data_dir), "%s_%d" % (channel, epoch)) for epoch in range(len(streams))]
+        self.paths = [os.path.join(str(data_dir), "%s_%d" % (channel, epoch))
+                      for epoch in range(len(streams))]
         self.streams, self.piece, self.timeout = streams, piece, timeout
         self.written, self.error = [], None
         os.mkfifo(self.paths[0])

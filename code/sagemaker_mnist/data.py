@@ -94,8 +94,9 @@ def _list_files(channel_dir, channel):
                 found.append(path)
     if fifos and not found:
         raise TrainingError(
-            "%s is a FIFO inside channel %r's folder, which is not how SageMaker's Pipe mode delivers a channel "
-            "(a FIFO %s_0 beside the folder, and no folder): give the job the channel in File or Pipe mode"
+            "%s is a FIFO inside channel %r's folder, which is not how SageMaker's Pipe mode delivers a "
+            "channel (a FIFO %s_0 beside the folder, and no folder): give the job the channel in File or "
+            "Pipe mode"
             % (fifos[0], channel, os.path.normpath(channel_dir)))
     if not found:
         raise TrainingError("channel %r is empty (%s): upload %s to its S3 prefix"
@@ -277,13 +278,17 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     train_channel = settings.train_channel
     trained = read(train_channel, settings.train_dir)
     if TRAIN not in trained:
-        raise TrainingError("channel %r holds no training digits: expected %s" % (train_channel, ACCEPTED_ANY))
+        raise TrainingError("channel %r holds no training digits: expected %s"
+                            % (train_channel, ACCEPTED_ANY))
     validation = _only_split(read("validation", settings.validation_dir)) if settings.validation_dir else None
-    test = _only_split(read("test", settings.test_dir)) if settings.test_dir else trained.get(TEST) or validation
+    if settings.test_dir:
+        test = _only_split(read("test", settings.test_dir))
+    else:
+        test = trained.get(TEST) or validation
     if test is None:
         raise TrainingError(
-            "no test digits: add a 'test' or 'validation' channel (in any form the training channel may take), "
-            "or put MNIST's t10k-images/t10k-labels in the %r channel" % train_channel)
+            "no test digits: add a 'test' or 'validation' channel (in any form the training channel may "
+            "take), or put MNIST's t10k-images/t10k-labels in the %r channel" % train_channel)
     _check_every_digit(trained[TRAIN], train_channel)
     return Dataset(trained[TRAIN], test, validation)
 
@@ -299,8 +304,8 @@ def _channel_splits(channel_dir, channel, config, options, pipe_wait):
         found = pipe.read(channel_dir, channel, 0, options, wait=pipe_wait)
     else:
         found = _folder_splits(channel_dir, channel, options)
-    return {split: digits if isinstance(digits, Split) else _checked(digits.images, digits.labels, digits.source,
-                                                                     split)
+    return {split: digits if isinstance(digits, Split)
+            else _checked(digits.images, digits.labels, digits.source, split)
             for split, digits in found.items()}
 
 
@@ -317,13 +322,14 @@ def _folder_splits(channel_dir, channel, options):
         found = {split: load_split(channel_dir, split, channel) for split in (TRAIN, TEST)}
         found = {split: digits for split, digits in found.items() if digits is not None}
         if not found:
-            raise TrainingError("channel %r holds no MNIST digits%s: expected %s" % (channel, forced, ACCEPTED))
+            raise TrainingError("channel %r holds no MNIST digits%s: expected %s"
+                                % (channel, forced, ACCEPTED))
         return found
     if form == formats.MANIFEST:
         manifests = detect.manifests(files)
         if not manifests:
-            raise TrainingError("channel %r holds no Ground Truth manifest (a .manifest file of JSON Lines with "
-                                "source-ref)%s" % (channel, forced))
+            raise TrainingError("channel %r holds no Ground Truth manifest (a .manifest file of JSON Lines "
+                                "with source-ref)%s" % (channel, forced))
         return manifest.read(channel_dir, manifests, names, channel, options.label_attribute)
     if form == formats.FOLDERS:
         if not folders.class_folders(channel_dir):
@@ -331,7 +337,8 @@ def _folder_splits(channel_dir, channel, options):
         return folders.read(channel_dir, channel)
     found = detect.csv_files(files)
     if not found:
-        raise TrainingError("channel %r holds no .csv files%s: expected %s" % (channel, forced, csv_rows.ACCEPTED))
+        raise TrainingError("channel %r holds no .csv files%s: expected %s"
+                            % (channel, forced, csv_rows.ACCEPTED))
     return csv_rows.read_files(found, names, channel)
 
 
@@ -343,6 +350,7 @@ def _is_mnist(path):
 def _check_every_digit(split, channel):
     missing = sorted(set(range(NUM_CLASSES)) - set(split.labels.unique().tolist()))
     if missing:
-        raise TrainingError("channel %r has no examples of the digit%s %s (%s): the net learns only the digits it "
-                            "is shown; give it examples of every digit 0-9"
-                            % (channel, "" if len(missing) == 1 else "s", ", ".join(map(str, missing)), split.source))
+        raise TrainingError("channel %r has no examples of the digit%s %s (%s): the net learns only the "
+                            "digits it is shown; give it examples of every digit 0-9"
+                            % (channel, "" if len(missing) == 1 else "s", ", ".join(map(str, missing)),
+                               split.source))

@@ -61,7 +61,7 @@ class Hyperparameters:
     printed_share: float  # of the training set: rendered printed digits; 0: none, and no kind head
     printed_fonts: str  # comma-separated font sources (sagemaker_mnist.fonts.SOURCES)
     data_format: str  # how the channels are read (sagemaker_mnist.formats.FORMATS); auto: from their contents
-    label_attribute: str  # a Ground Truth manifest's label attribute; "": its one attribute besides source-ref
+    label_attribute: str  # a Ground Truth manifest's label attribute; "": the one beside source-ref
 
     def as_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -60,10 +60,12 @@ def test_class_folders_read_as_serving_prepares_each_picture(tmp_path, digits, t
     channel = write_class_folders(tmp_path / "training", x, y, fmt, nested)
     dataset = _load(channel, test_channel)
     # Sorted by folder, then by file: each digit's picture file, as the endpoint would decode it.
-    files = sorted(channel.rglob("*.%s" % fmt.lower()), key=lambda p: (p.relative_to(channel).parts[0], str(p)))
+    files = sorted(channel.rglob("*.%s" % fmt.lower()),
+                   key=lambda p: (p.relative_to(channel).parts[0], str(p)))
     order = [int(p.stem) for p in files]
     np.testing.assert_array_equal(dataset.train.labels.numpy(), y[order])
-    np.testing.assert_array_equal(dataset.train.images.numpy(), np.stack([_served(p.read_bytes()) for p in files]))
+    served = np.stack([_served(p.read_bytes()) for p in files])
+    np.testing.assert_array_equal(dataset.train.images.numpy(), served)
     assert dataset.train.images.shape == (N, 28, 28)
     assert np.median(_like(dataset.train.images.numpy(), x[order])) > 0.8
     assert len(dataset.test) == 50
@@ -90,7 +92,8 @@ def test_csv_shards_each_with_its_header_and_a_byte_order_mark(tmp_path, digits,
     np.testing.assert_array_equal(dataset.train.images.numpy(), x)
 
 
-@pytest.mark.parametrize("picture_folder", ["images", "labeling/images", "."], ids=["folder", "whole-key", "top"])
+@pytest.mark.parametrize("picture_folder", ["images", "labeling/images", "."],
+                         ids=["folder", "whole-key", "top"])
 def test_a_ground_truth_manifest_finds_its_pictures_by_the_ends_of_their_keys(tmp_path, digits, test_channel,
                                                                               picture_folder):
     x, y = digits
@@ -100,7 +103,8 @@ def test_a_ground_truth_manifest_finds_its_pictures_by_the_ends_of_their_keys(tm
     np.testing.assert_array_equal(dataset.train.images.numpy(), np.stack([_served(picture(d)) for d in x]))
 
 
-def test_the_label_attribute_hyperparameter_picks_one_of_a_chained_jobs_labels(tmp_path, digits, test_channel):
+def test_the_label_attribute_hyperparameter_picks_one_of_a_chained_jobs_labels(tmp_path, digits,
+                                                                              test_channel):
     x, y = digits
     channel = write_manifest_channel(tmp_path / "training", x, y, attribute="first-pass")
     # A chained labeling job adds its own attribute: here, labels all wrong but the digit 1.
@@ -146,19 +150,13 @@ def test_detection_prefers_class_folders_to_csv_and_data_format_forces_csv(tmp_p
         _load(channel, test, "--data-format", "mnist")
 
 
-def _picture_file(channel, relative, data_bytes):
-    path = channel / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data_bytes)
+# --- broken channels: each writes a good channel of one form, then breaks it one way -------------
+
+def _folders(tmp_path, x, y):
+    return write_class_folders(tmp_path / "training", x, y)
 
 
-def _folders(tmp_path, x, y, change):
-    channel = write_class_folders(tmp_path / "training", x, y)
-    change(channel)
-    return channel
-
-
-def _csv(tmp_path, x, y, change):
+def _csv_lines(tmp_path, x, y, change):
     channel = tmp_path / "training"
     channel.mkdir()
     lines = csv_text(x, y).splitlines()
@@ -167,78 +165,123 @@ def _csv(tmp_path, x, y, change):
     return channel
 
 
-def _manifest(tmp_path, x, y, change):
+def _manifest_lines(tmp_path, x, y, change):
     channel = write_manifest_channel(tmp_path / "training", x, y)
     lines = [json.loads(line) for line in (channel / "output.manifest").read_text().splitlines()]
-    change(channel, lines)
+    change(lines)
     # A line given as text is written as it is: a line that is not JSON at all.
     (channel / "output.manifest").write_text("\n".join(line if isinstance(line, str) else json.dumps(line)
                                                        for line in lines) + "\n")
     return channel
 
 
-def _only_file(tmp_path, name, content):
-    channel = tmp_path / "training"
-    channel.mkdir()
-    (channel / name).write_bytes(content)
-    return channel
-
-
-def _set(index, key, value):
+def _cell(row, column, value):
     def change(lines):
-        cells = lines[index].split(",")
-        cells[key] = value
-        lines[index] = ",".join(cells)
+        cells = lines[row].split(",")
+        cells[column] = value
+        lines[row] = ",".join(cells)
     return change
 
 
+def _unreadable_picture(t, x, y):
+    channel = _folders(t, x, y)
+    (channel / "3" / "0007.png").write_bytes(b"\x89PNG\r\n\x1a\ncut")
+    return channel
+
+
+def _blank_picture(t, x, y):
+    channel = _folders(t, x, y)
+    (channel / "5" / "blank.png").write_bytes(picture(np.zeros((28, 28))))
+    return channel
+
+
+def _not_a_picture(t, x, y):
+    channel = _folders(t, x, y)
+    (channel / "4" / "labels.txt").write_text("4")
+    return channel
+
+
+def _beside_class_folders(t, x, y):
+    channel = _folders(t, x, y)
+    (channel / "README.txt").write_text("my digits")
+    return channel
+
+
+def _empty_class_folder(t, x, y):
+    channel = _folders(t, x, y)
+    for path in (channel / "6").iterdir():
+        path.unlink()
+    return channel
+
+
+def _class_without_examples(t, x, y):
+    channel = _empty_class_folder(t, x, y)
+    (channel / "6").rmdir()
+    return channel
+
+
+def _manifest_missing_picture(t, x, y):
+    channel = _manifest_lines(t, x, y, lambda lines: None)
+    (channel / "images" / "0011.png").unlink()
+    return channel
+
+
+def _manifest_unreadable_picture(t, x, y):
+    channel = _manifest_lines(t, x, y, lambda lines: None)
+    (channel / "images" / "0002.png").write_bytes(b"GIF89a not a digit")
+    return channel
+
+
+def _no_form(t, x, y):
+    channel = t / "training"
+    channel.mkdir()
+    (channel / "digits.parquet").write_bytes(b"PAR1")
+    return channel
+
+
 BAD = [
-    # (case, how to write the broken channel from (tmp_path, images, labels), words of the one line)
-    ("unreadable-picture", lambda t, x, y: _folders(t, x, y, lambda c: _picture_file(c, "3/0007.png",
-                                                                                    b"\x89PNG\r\n\x1a\ncut")),
+    # (case, writes the broken channel from (tmp_path, images, labels), words of the one line)
+    ("unreadable-picture", _unreadable_picture,
      ["training/3/0007.png is not a readable picture of a digit", "could not be decoded"]),
-    ("blank-picture", lambda t, x, y: _folders(t, x, y, lambda c: _picture_file(c, "5/blank.png",
-                                                                               picture(np.zeros((28, 28)))) or None),
-     ["training/5/blank.png is not a readable picture", "blank"]),
-    ("not-a-picture", lambda t, x, y: _folders(t, x, y, lambda c: (c / "4" / "labels.txt").write_text("4")),
-     ["training/4/labels.txt is not a PNG or JPEG picture"]),
-    ("beside-class-folders", lambda t, x, y: _folders(t, x, y, lambda c: (c / "README.txt").write_text("x")),
+    ("blank-picture", _blank_picture, ["training/5/blank.png is not a readable picture", "blank"]),
+    ("not-a-picture", _not_a_picture, ["training/4/labels.txt is not a PNG or JPEG picture"]),
+    ("beside-class-folders", _beside_class_folders,
      ["training/README.txt is not a class folder", "named 0 to 9"]),
-    ("empty-class-folder", lambda t, x, y: _folders(t, x, y, lambda c: [p.unlink() for p in (c / "6").iterdir()]),
-     ["class folder training/6/ is empty"]),
-    ("class-without-examples", lambda t, x, y: _folders(
-        t, x, y, lambda c: [p.unlink() for p in (c / "6").iterdir()] and (c / "6").rmdir()),
+    ("empty-class-folder", _empty_class_folder, ["class folder training/6/ is empty"]),
+    ("class-without-examples", _class_without_examples,
      ["channel 'training' has no examples of the digit 6", "every digit 0-9"]),
-    ("csv-label-outside-digits", lambda t, x, y: _csv(t, x, y, _set(5, 0, "12")),
+    ("csv-label-outside-digits", lambda t, x, y: _csv_lines(t, x, y, _cell(5, 0, "12")),
      ["training/train.csv line 6: label 12 is not a digit 0-9"]),
-    ("csv-pixel-outside-bytes", lambda t, x, y: _csv(t, x, y, _set(3, 200, "300")),
+    ("csv-pixel-outside-bytes", lambda t, x, y: _csv_lines(t, x, y, _cell(3, 200, "300")),
      ["training/train.csv line 4: pixel199 is 300, outside 0-255"]),
-    ("csv-without-labels", lambda t, x, y: _csv(t, x, y, lambda lines: lines.__setitem__(
-        2, lines[2].split(",", 1)[1])), ["training/train.csv line 3 has 784 values", "no label column"]),
-    ("csv-not-a-number", lambda t, x, y: _csv(t, x, y, _set(9, 17, "dark")),
+    ("csv-without-labels", lambda t, x, y: _csv_lines(t, x, y, _cell(2, 0, "")),
+     ["training/train.csv line 3: value 1, '', is not a number"]),
+    ("csv-short-row", lambda t, x, y: _csv_lines(t, x, y, lambda lines: lines.__setitem__(2, lines[2][2:])),
+     ["training/train.csv line 3 has 784 values", "no label column"]),
+    ("csv-not-a-number", lambda t, x, y: _csv_lines(t, x, y, _cell(9, 17, "dark")),
      ["training/train.csv line 10: value 18, 'dark', is not a number"]),
-    ("manifest-label-outside-digits", lambda t, x, y: _manifest(t, x, y, lambda c, lines: lines[3].update(digits=12)),
+    ("manifest-label-outside-digits",
+     lambda t, x, y: _manifest_lines(t, x, y, lambda m: m[3].update(digits=12)),
      ["training/output.manifest line 4: label 12 is not a digit 0-9", "categories 0 to 9"]),
-    ("manifest-label-attribute-missing", lambda t, x, y: _manifest(t, x, y, lambda c, lines: lines[8].pop("digits")),
+    ("manifest-label-attribute-missing",
+     lambda t, x, y: _manifest_lines(t, x, y, lambda m: m[8].pop("digits")),
      ["training/output.manifest line 9 has no label attribute (only digits-metadata, source-ref)",
       "label-attribute hyperparameter"]),
-    ("manifest-picture-missing", lambda t, x, y: _manifest(t, x, y, lambda c, lines: (c / "images" / "0011.png")
-                                                           .unlink()),
-     ["training/output.manifest line 12: the picture s3://amzn-s3-demo-bucket/labeling/images/0011.png is not in "
-      "channel 'training'", "upload the pictures under the channel's S3 prefix"]),
-    ("manifest-not-json", lambda t, x, y: _manifest(t, x, y, lambda c, lines: lines.insert(1, "{oops")),
+    ("manifest-picture-missing", _manifest_missing_picture,
+     ["training/output.manifest line 12: the picture s3://amzn-s3-demo-bucket/labeling/images/0011.png "
+      "is not in channel 'training'", "upload the pictures under the channel's S3 prefix"]),
+    ("manifest-not-json", lambda t, x, y: _manifest_lines(t, x, y, lambda m: m.insert(1, "{oops")),
      ["training/output.manifest line 2 is not JSON"]),
-    ("manifest-unreadable-picture", lambda t, x, y: _manifest(t, x, y, lambda c, lines: (c / "images" / "0002.png")
-                                                              .write_bytes(b"GIF89a not a digit")),
+    ("manifest-unreadable-picture", _manifest_unreadable_picture,
      ["training/images/0002.png (training/output.manifest line 3) is not a readable picture"]),
-    ("no-form", lambda t, x, y: _only_file(t, "digits.parquet", b"PAR1"),
-     ["channel 'training' holds none of the forms the trainer reads",
-                         "its files: training/digits.parquet", "class folders 0/ to 9/"]),
+    ("no-form", _no_form, ["channel 'training' holds none of the forms the trainer reads",
+                           "its files: training/digits.parquet", "class folders 0/ to 9/"]),
 ]
 
 
 @pytest.mark.parametrize("case,write,words", BAD, ids=[case for case, _, _ in BAD])
-def test_bad_data_fails_with_one_line_naming_the_file_or_line(tmp_path, digits, test_channel, case, write, words):
+def test_bad_data_fails_with_one_line_naming_the_file_or_line(tmp_path, digits, test_channel, case, write,
+                                                              words):
     channel = write(tmp_path, *digits)
     with pytest.raises(TrainingError) as failure:
         _load(channel, test_channel)

@@ -64,7 +64,8 @@ def test_fifos_of_the_pipe_layout_are_found_beside_the_channels_folder(tmp_path)
     ({}, False, True, False),
     (None, False, False, False),
 ])
-def test_a_channel_is_in_pipe_mode_when_the_job_says_so_or_its_fifos_show_it(tmp_path, config, fifo, folder, pipe):
+def test_a_channel_is_in_pipe_mode_when_the_job_says_so_or_its_fifos_show_it(tmp_path, config, fifo, folder,
+                                                                              pipe):
     if fifo:
         os.mkfifo(tmp_path / "training_0")
     if folder:

@@ -32,20 +32,21 @@ def read_files(paths, names, channel):
 
 
 def parse(data, name):
-    """Digits of CSV text (bytes). Header rows are any whose first value is not a number."""
+    """Digits of CSV text (bytes). A header may begin each file, hence any row (Pipe mode streams
+    files one after the other)."""
     try:
         text = data.decode("utf-8-sig")  # spreadsheet programs begin CSV with a byte-order mark
     except UnicodeDecodeError as e:
-        raise TrainingError("%s is not CSV text (not UTF-8 at byte %d): expected %s" % (name, e.start, ACCEPTED)) \
-            from None
+        raise TrainingError("%s is not CSV text (not UTF-8 at byte %d): expected %s"
+                            % (name, e.start, ACCEPTED)) from None
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1)
              if line.strip() and not _is_header(line)]
     if not lines:
         raise TrainingError("%s holds no rows of digits: expected %s" % (name, ACCEPTED))
     try:
         # numpy's C parser, fast on Kaggle's 42,000 rows; a row it refuses is found below.
-        values = np.loadtxt(io.StringIO("\n".join(line for _, line in lines)), delimiter=",", dtype=np.float64,
-                            ndmin=2)
+        values = np.loadtxt(io.StringIO("\n".join(line for _, line in lines)), delimiter=",",
+                            dtype=np.float64, ndmin=2)
     except ValueError:
         values = None
     if values is None or values.shape[1] != COLUMNS:
@@ -63,12 +64,10 @@ def parse(data, name):
 
 
 def _is_header(line):
+    """A header names its columns ("label", "pixel0"): its first value begins with a letter. (A row
+    whose label is missing or not a number is a bad row, not a header.)"""
     first = line.split(",", 1)[0].strip().strip('"')
-    try:
-        float(first)
-    except ValueError:
-        return True
-    return False
+    return first[:1].isalpha() and first.lower() not in ("nan", "inf", "infinity")
 
 
 def _check_row(line, number, name):

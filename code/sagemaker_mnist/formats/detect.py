@@ -8,8 +8,8 @@ class folders too), class folders 0/ ... 9/, CSV files.
 from sagemaker_mnist.formats import AUTO, CSV, FOLDERS, MANIFEST, MNIST, csv_rows, folders, manifest
 
 # The forms beside MNIST's own files, as failure lines list them.
-OTHER_FORMS = ("a Ground Truth output manifest (.manifest) beside its pictures; class folders 0/ to 9/ of PNG "
-               "or JPEG pictures; or CSV files of %s" % csv_rows.ACCEPTED)
+OTHER_FORMS = ("a Ground Truth output manifest (.manifest) beside its pictures; class folders 0/ to 9/ "
+               "of PNG or JPEG pictures; or CSV files of %s" % csv_rows.ACCEPTED)
 
 
 def detect(channel_dir, files, data_format, is_mnist):

@@ -30,8 +30,8 @@ def read(channel_dir, channel):
                                 % (channel, entry))
         pictures_of_class = _pictures(os.path.join(channel_dir, entry), "%s/%s" % (channel, entry))
         if not pictures_of_class:
-            raise TrainingError("class folder %s/%s/ is empty: put PNG or JPEG pictures of the digit %s in it, "
-                                "or remove it" % (channel, entry, entry))
+            raise TrainingError("class folder %s/%s/ is empty: put PNG or JPEG pictures of the digit %s "
+                                "in it, or remove it" % (channel, entry, entry))
         for path, name in pictures_of_class:
             found.append(pictures.read_file(path, name))
             labels.append(int(entry))

@@ -45,14 +45,16 @@ def split_stream(data, name):
     while offset < len(data):
         (magic,) = struct.unpack(">I", data[offset:offset + 4].ljust(4, b"\0"))
         if magic not in MAGICS:
-            raise TrainingError("%s: at byte %d, after %d IDX file%s, comes something that is not an MNIST IDX "
-                                "file (magic number 0x%08X): stream only the IDX files in this channel"
+            raise TrainingError("%s: at byte %d, after %d IDX file%s, comes something that is not an "
+                                "MNIST IDX file (magic number 0x%08X): stream only the IDX files in this "
+                                "channel"
                                 % (name, offset, len(found), "" if len(found) == 1 else "s", magic))
         header, shape, end = _header(data, offset, name)
         if end > len(data):
             raise TrainingError("%s is truncated: its IDX file at byte %d says %s values, the stream ends %d "
                                 "bytes short" % (name, offset, "x".join(map(str, shape)), end - len(data)))
-        found.append((magic, np.frombuffer(data, dtype=np.uint8, count=end - header, offset=header).reshape(shape)))
+        values = np.frombuffer(data, dtype=np.uint8, count=end - header, offset=header)
+        found.append((magic, values.reshape(shape)))
         offset = end
     return found
 
@@ -62,6 +64,7 @@ def _header(data, offset, name):
     ndim = data[offset + 3]
     header = offset + 4 + 4 * ndim
     if len(data) < header:
-        raise TrainingError("%s is truncated: %d bytes, shorter than its IDX header" % (name, len(data) - offset))
+        raise TrainingError("%s is truncated: %d bytes, shorter than its IDX header"
+                            % (name, len(data) - offset))
     shape = struct.unpack(">" + "I" * ndim, data[offset + 4:header])
     return header, shape, header + int(np.prod(shape))

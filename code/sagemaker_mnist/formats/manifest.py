@@ -48,10 +48,10 @@ def label_attribute(entry, named, where):
         return named
     candidates = sorted(k for k in entry if k != SOURCE_REF and not k.endswith(METADATA_SUFFIX))
     if len(candidates) != 1:
+        found = ("no label attribute (only %s)" % ", ".join(sorted(entry)) if not candidates
+                 else "several label attributes (%s)" % ", ".join(candidates))
         raise TrainingError("%s has %s: name the labeling job's attribute with the label-attribute "
-                            "hyperparameter" % (where, "no label attribute (only %s)" % ", ".join(sorted(entry))
-                                                if not candidates else "several label attributes (%s)"
-                                                % ", ".join(candidates)))
+                            "hyperparameter" % (where, found))
     return candidates[0]
 
 
@@ -63,7 +63,8 @@ def digit(value, where):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < NUM_CLASSES:
         raise TrainingError("%s: label %s is not a digit 0-%d (Ground Truth's class index: list the "
-                            "categories 0 to 9 in that order)" % (where, json.dumps(value)[:40], NUM_CLASSES - 1))
+                            "categories 0 to 9 in that order)"
+                            % (where, json.dumps(value)[:40], NUM_CLASSES - 1))
     return value
 
 
@@ -84,10 +85,11 @@ def read(channel_dir, manifests, names, channel, named_attribute):
                 raise TrainingError("%s: the picture %s is not in channel %r (looked for %s): upload the "
                                     "pictures under the channel's S3 prefix, beside the manifest"
                                     % (where, ref, channel, " or ".join(_key_ends(ref)[-3:])))
-            found.append(pictures.read_file(picture, "%s/%s (%s)" % (channel, os.path.relpath(picture, channel_dir),
-                                                                     where)))
+            shown = "%s/%s (%s)" % (channel, os.path.relpath(picture, channel_dir), where)
+            found.append(pictures.read_file(picture, shown))
             labels.append(label)
-    return {TRAIN: stack(found, labels, "%s (manifest: %s)" % (channel, ", ".join(names[p] for p in manifests)))}
+    source = "%s (manifest: %s)" % (channel, ", ".join(names[p] for p in manifests))
+    return {TRAIN: stack(found, labels, source)}
 
 
 def _entries(path, name):
@@ -108,7 +110,8 @@ def _entries(path, name):
             raise TrainingError("%s line %d is not JSON (%s): a manifest holds one JSON object per line"
                                 % (name, number, e)) from None
         if not isinstance(entry, dict):
-            raise TrainingError("%s line %d is not a JSON object: a manifest holds one per line" % (name, number))
+            raise TrainingError("%s line %d is not a JSON object: a manifest holds one per line"
+                                % (name, number))
         entries.append((number, entry))
     if not entries:
         raise TrainingError("%s is empty: a Ground Truth manifest holds one JSON object per picture" % name)

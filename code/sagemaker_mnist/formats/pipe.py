@@ -22,8 +22,8 @@ import zlib
 import numpy as np
 
 from sagemaker_mnist.failures import TrainingError
-from sagemaker_mnist.formats import CSV, FOLDERS, MANIFEST, MNIST, TEST, TRAIN, Digits, csv_rows, idx, manifest
-from sagemaker_mnist.formats import pictures, recordio, stack
+from sagemaker_mnist.formats import CSV, FOLDERS, MANIFEST, MNIST, TEST, TRAIN, Digits, stack
+from sagemaker_mnist.formats import csv_rows, idx, manifest, pictures, recordio
 
 GZIP_MAGIC = b"\x1f\x8b"
 # How long a reader waits for SageMaker to make an epoch's FIFO (the next one appears once the
@@ -31,8 +31,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 WAIT_SECONDS = 60
 _POLL_SECONDS = 0.05
 
-ACCEPTED = ("an augmented manifest (AttributeNames [\"source-ref\", \"<label attribute>\"], RecordWrapperType "
-            "RecordIO or None), or MNIST's IDX files or CSV files streamed whole")
+ACCEPTED = ("an augmented manifest (AttributeNames [\"source-ref\", \"<label attribute>\"], "
+            "RecordWrapperType RecordIO or None), or MNIST's IDX files or CSV files streamed whole")
 
 
 def fifo(channel_dir, epoch):
@@ -48,14 +48,14 @@ def read(channel_dir, channel, epoch, options, wait=WAIT_SECONDS):
     deadline = time.monotonic() + wait
     while not os.path.exists(path):
         if time.monotonic() > deadline:
-            raise TrainingError("channel %r is in Pipe mode but SageMaker's FIFO %s did not appear within %d s: "
-                                "give the job the channel in Pipe mode, or in File mode with a folder %s"
-                                % (channel, path, wait, channel_dir))
+            raise TrainingError("channel %r is in Pipe mode but SageMaker's FIFO %s did not appear within "
+                                "%d s: give the job the channel in Pipe mode, or in File mode with a "
+                                "folder %s" % (channel, path, wait, channel_dir))
         time.sleep(_POLL_SECONDS)
     if options.data_format == FOLDERS:
-        raise TrainingError("channel %r is in Pipe mode, which streams the objects' bytes without their keys, "
-                            "so class folders cannot come through it (hyperparameter data-format=folders): "
-                            "use File mode for class folders" % channel)
+        raise TrainingError("channel %r is in Pipe mode, which streams the objects' bytes without their "
+                            "keys, so class folders cannot come through it (hyperparameter "
+                            "data-format=folders): use File mode for class folders" % channel)
     with open(path, "rb") as stream:
         head = _read_head(stream)
         if recordio.starts_recordio(head):
@@ -104,7 +104,8 @@ def _objects(blobs, name, options):
     """{split: Digits} of S3 objects streamed whole (one blob per record, or one for the stream)."""
     blobs = [_gunzipped(blob, name) for blob in blobs]
     if not any(blobs):
-        raise TrainingError("%s streamed nothing: the channel's S3 data is empty; expected %s" % (name, ACCEPTED))
+        raise TrainingError("%s streamed nothing: the channel's S3 data is empty; expected %s"
+                            % (name, ACCEPTED))
     first = next(blob for blob in blobs if blob)
     form = options.data_format
     if form not in (MNIST, CSV, MANIFEST):
@@ -120,8 +121,8 @@ def _objects(blobs, name, options):
         raise TrainingError("%s streams none of the accepted forms (it begins with bytes %s): expected %s"
                             % (name, first[:8].hex(), ACCEPTED))
     parts = [csv_rows.parse(blob, name) for blob in blobs if blob]
-    return {TRAIN: Digits(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                          "%s (CSV, Pipe mode)" % name)}
+    return {TRAIN: Digits(np.concatenate([p.images for p in parts]),
+                          np.concatenate([p.labels for p in parts]), "%s (CSV, Pipe mode)" % name)}
 
 
 def _gunzipped(blob, name):
@@ -148,15 +149,15 @@ def _idx_splits(files, name):
     images = [array for magic, array in files if magic == idx.IMAGES_MAGIC]
     labels = [array for magic, array in files if magic == idx.LABELS_MAGIC]
     if len(images) != len(labels) or not 1 <= len(images) <= 2:
-        raise TrainingError("%s streams %d IDX images file%s and %d labels file%s: expected one pair (images "
-                            "and labels) or two (training and test)" % (name, len(images), "" if len(images) == 1
-                                                                         else "s", len(labels),
-                                                                         "" if len(labels) == 1 else "s"))
+        raise TrainingError("%s streams %d IDX images file(s) and %d labels file(s): expected one pair "
+                            "(images and labels) or two (training and test)"
+                            % (name, len(images), len(labels)))
     pairs = sorted(zip(images, labels), key=lambda pair: -len(pair[0]))
     for x, y in pairs:
         if len(x) != len(y):
-            raise TrainingError("%s: an IDX images file of %d images is paired with a labels file of %d labels; "
-                                "stream the images and labels of one release" % (name, len(x), len(y)))
+            raise TrainingError("%s: an IDX images file of %d images is paired with a labels file of %d "
+                                "labels; stream the images and labels of one release"
+                                % (name, len(x), len(y)))
     found = {TRAIN: Digits(pairs[0][0], pairs[0][1], "%s (IDX, Pipe mode)" % name)}
     if len(pairs) == 2:
         found[TEST] = Digits(pairs[1][0], pairs[1][1], "%s (IDX test pair, Pipe mode)" % name)
@@ -176,9 +177,9 @@ def _augmented(items, name, options):
                             "AttributeNames must list the label attribute beside source-ref" % name)
     offset = places[0]
     if offset >= period or len(items) % period or places != list(range(offset, len(items), period)):
-        raise TrainingError("%s: the records do not repeat picture and label in one order (pictures at records "
-                            "%s...): every manifest line needs the source-ref and the label attribute, once each"
-                            % (name, ", ".join(str(items[p][2]) for p in places[:4])))
+        raise TrainingError("%s: the records do not repeat picture and label in one order (pictures at "
+                            "records %s...): every manifest line needs the source-ref and the label "
+                            "attribute, once each" % (name, ", ".join(str(items[p][2]) for p in places[:4])))
     found, labels = [], []
     for start in range(0, len(items), period):
         group = items[start:start + period]
@@ -196,8 +197,8 @@ def _label(values, name, picture_index):
         try:
             decoded.append((json.loads(value.decode("utf-8")), index))
         except (UnicodeDecodeError, ValueError):
-            raise TrainingError("%s record %d (beside the picture of record %d) is neither a picture nor a JSON "
-                                "value" % (name, index, picture_index)) from None
+            raise TrainingError("%s record %d (beside the picture of record %d) is neither a picture nor "
+                                "a JSON value" % (name, index, picture_index)) from None
     labels = [(value, index) for value, index in decoded if not isinstance(value, (dict, list))]
     if not labels:
         raise TrainingError("%s: the picture of record %d has no label (missing label attribute): "
@@ -214,7 +215,8 @@ def _unwrapped(data, name):
     while offset < len(data):
         if pictures.is_picture(data[offset:offset + 8]):
             end = _picture_end(data, offset, name)
-            yield "picture", pictures.prepared(data[offset:end], "%s picture at byte %d" % (name, offset)), index
+            shown = "%s picture at byte %d" % (name, offset)
+            yield "picture", pictures.prepared(data[offset:end], shown), index
         else:
             text = data[offset:offset + 4096].decode("utf-8", "replace")
             stripped = len(text) - len(text.lstrip())
@@ -238,7 +240,7 @@ def _picture_end(data, start, name):
                 return offset
     else:
         offset = start + 2
-        while offset + 4 <= len(data):
+        while offset + 2 <= len(data):
             if data[offset] != 0xFF:
                 break
             marker = data[offset + 1]
@@ -250,6 +252,8 @@ def _picture_end(data, start, name):
             if 0xD0 <= marker <= 0xD7 or marker == 0x01:
                 offset += 2
                 continue
+            if offset + 4 > len(data):
+                break
             (length,) = struct.unpack(">H", data[offset + 2:offset + 4])
             offset += 2 + length
             if marker == 0xDA:

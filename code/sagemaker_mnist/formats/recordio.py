@@ -32,9 +32,9 @@ def records(stream, name):
             return
         magic, word = struct.unpack("<II", header)
         if magic != MAGIC:
-            raise TrainingError("%s: record %d does not start with RecordIO's magic number (0x%08X, expected "
-                                "0x%08X): the stream is not RecordIO-framed throughout; set RecordWrapperType "
-                                "to match the data" % (name, index, magic, MAGIC))
+            raise TrainingError("%s: record %d does not start with RecordIO's magic number (0x%08X, "
+                                "expected 0x%08X): the stream is not RecordIO-framed throughout; set "
+                                "RecordWrapperType to match the data" % (name, index, magic, MAGIC))
         flag, length = word >> _LENGTH_BITS, word & ((1 << _LENGTH_BITS) - 1)
         payload = _read_exactly(stream, length, name, index)
         _read_exactly(stream, -length % 4, name, index)
