@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sagemaker_mnist import channels, failures, formats
+from sagemaker_mnist import channels, distributed, failures, formats
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.formats import csv_rows, detect, folders, idx, manifest, pipe
 
@@ -267,13 +267,21 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     """The job's data, as load() takes it, each channel read in the form it holds (MNIST's files,
     class folders, CSV, a Ground Truth manifest: told from its contents unless the data-format
     hyperparameter says) and the input mode it comes in (a folder, or Pipe mode's FIFOs: the first
-    pass, <channel>_0, read whole and kept, as a folder's digits are). Every digit of the training
-    set's classes 0-9 must be there: the net learns only the digits it is shown."""
+    pass, <channel>_0, read whole and kept, as a folder's digits are). The training set must hold
+    every digit 0-9: the net learns only the digits it is shown."""
     declared = channels.declared(environ) or {}
     options = formats.Options(settings.hp.data_format, settings.hp.label_attribute)
+    processes_here = int(environ.get(distributed.LOCAL_WORLD_SIZE, "1"))
 
     def read(channel, directory):
-        return _channel_splits(directory, channel, declared.get(channel), options, pipe_wait)
+        config = declared.get(channel)
+        if processes_here > 1 and channels.is_pipe(directory, config):
+            # Each FIFO has one stream: several readers on one host would each get part of it.
+            raise TrainingError("channel %r is in Pipe mode, which streams the data once per host, but this "
+                                "host runs %d training processes (torch_distributed): give the job the "
+                                "channel in File or FastFile mode, or run one process per host"
+                                % (channel, processes_here))
+        return _channel_splits(directory, channel, config, options, pipe_wait)
 
     train_channel = settings.train_channel
     trained = read(train_channel, settings.train_dir)

@@ -173,6 +173,15 @@ def test_a_job_that_declares_pipe_mode_waits_for_its_fifo_then_fails_with_one_li
                                          "appear within 0 s" % (tmp_path / "training_0"))
 
 
+def test_pipe_mode_with_several_processes_on_a_host_fails_before_reading(tmp_path):
+    # torchrun's processes would each take part of the one stream.
+    settings, env = _job(tmp_path, training="Pipe")
+    env["LOCAL_WORLD_SIZE"] = "4"
+    with pytest.raises(TrainingError, match=r"channel 'training' is in Pipe mode, which streams the data once "
+                                            r"per host, but this host runs 4 training processes"):
+        data.load_job(settings, env, pipe_wait=30)
+
+
 def _records(*payloads):
     return b"".join(recordio(p) for p in payloads)
 

@@ -32,8 +32,8 @@ def is_manifest(path):
         return False
     try:
         with open(path, "rb") as f:
-            first = f.readline(1 << 20).strip()
-        return isinstance(json.loads(first), dict) and SOURCE_REF in json.loads(first)
+            first = json.loads(f.readline(1 << 20))
+        return isinstance(first, dict) and SOURCE_REF in first
     except (OSError, ValueError):
         return False
 
