@@ -1,7 +1,7 @@
 """Users' own digits as they bring them to a job, written by the tests independently of
 sagemaker_mnist.formats: pictures of MNIST digits as a scanner gives them back, class folders, CSV
-rows, a Ground Truth output manifest beside its pictures, and SageMaker's side of Pipe mode (the
-FIFOs <channel>_<epoch>, written one after the other, RecordIO framing included).
+rows, a Ground Truth output manifest beside its pictures, IDX files' bytes, and SageMaker's side of
+Pipe mode (the FIFOs <channel>_<epoch>, written one after the other, RecordIO framing included).
 """
 import errno
 import fcntl
@@ -66,6 +66,13 @@ def write_manifest_channel(dest, images, labels, attribute="digits", picture_fol
         (dest / picture_folder / ("%04d.png" % number)).write_bytes(picture(digit))
     (dest / "output.manifest").write_text("\n".join(manifest_lines(labels, attribute)) + "\n")
     return dest
+
+
+def idx_bytes(array):
+    """An MNIST IDX file's bytes (raw, as an S3 object of the uncompressed files holds them)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = 0x803 if array.ndim == 3 else 0x801
+    return struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.tobytes()
 
 
 def recordio(payload):

@@ -3,15 +3,12 @@ channels come in Pipe mode (SageMaker's FIFOs, written by the test as SageMaker 
 job of class folders beside a CSV test channel train a model as a job of MNIST's own files does.
 The bad-data faults of Pipe mode are rows of training_job.FAILURES (test_training_contract runs
 them here, test_train_faults in the image)."""
-import struct
-
-import numpy as np
 import pytest
 
 from support import mnist
-from training_job import (TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, metrics, pipe_channel, run_train,
-                          saved_model_accuracy, sdk2_framework)
-from user_data import augmented_stream, csv_text, picture, write_class_folders
+from training_job import (TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, metrics, pipe_channel,
+                          run_train, saved_model_accuracy, sdk2_framework)
+from user_data import augmented_stream, csv_text, idx_bytes, picture, write_class_folders
 
 pytestmark = pytest.mark.contract
 
@@ -20,12 +17,6 @@ TIMEOUT = 300
 # own: the bar is lower than training_job.TINY_ACCURACY, still far above a net that learned nothing.
 PICTURE_ACCURACY = 0.75
 
-
-def _idx(array):
-    """An IDX file's bytes, as an S3 object of MNIST's raw files holds them."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    magic = 0x803 if array.ndim == 3 else 0x801
-    return struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.tobytes()
 
 
 def _pipe_job(root):
@@ -36,7 +27,8 @@ def _pipe_job(root):
     # the test channel an S3 prefix of MNIST's two t10k files, RecordWrapperType None.
     pictures = [picture(d) for d in x[:TINY_TRAIN]]
     writers = [pipe_channel(job, "training", augmented_stream(pictures, y[:TINY_TRAIN])),
-               pipe_channel(job, "test", _idx(xte[:TINY_TEST]) + _idx(yte[:TINY_TEST]), wrapper="None")]
+               pipe_channel(job, "test", idx_bytes(xte[:TINY_TEST]) + idx_bytes(yte[:TINY_TEST]),
+                            wrapper="None")]
     return job, writers
 
 

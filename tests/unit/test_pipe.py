@@ -13,7 +13,7 @@ from sagemaker_mnist import channels, data, formats, hyperparameters, images
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.formats import pipe, recordio as recordio_reader
 from support import mnist
-from user_data import PipeWriter, augmented_stream, csv_text, picture, recordio
+from user_data import PipeWriter, augmented_stream, csv_text, idx_bytes, picture, recordio
 
 pytestmark = pytest.mark.unit
 
@@ -30,11 +30,6 @@ def digits():
 def _served(data_bytes):
     return np.round(images.decode(data_bytes) * 255.0).astype(np.uint8)
 
-
-def _idx(array):
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    magic = 0x803 if array.ndim == 3 else 0x801
-    return struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.tobytes()
 
 
 def _read(tmp_path, streams, epochs=None, options=AUTO, **writer):
@@ -98,7 +93,7 @@ def test_metadata_attributes_streamed_beside_the_label_are_passed_over(tmp_path,
 def test_mnist_idx_files_streamed_whole_in_key_order_give_both_splits(tmp_path, gz):
     (xtr, ytr), (xte, yte) = mnist("train"), mnist("t10k")
     # An S3 prefix streams in key order: t10k-... sorts before train-...
-    objects = [_idx(xte[:60]), _idx(yte[:60]), _idx(xtr[:200]), _idx(ytr[:200])]
+    objects = [idx_bytes(xte[:60]), idx_bytes(yte[:60]), idx_bytes(xtr[:200]), idx_bytes(ytr[:200])]
     stream = b"".join(gzip.compress(o) if gz else o for o in objects)
     (found,), writer = _read(tmp_path, [stream])
     writer.join()
@@ -109,7 +104,7 @@ def test_mnist_idx_files_streamed_whole_in_key_order_give_both_splits(tmp_path, 
 
 def test_objects_each_in_a_recordio_record(tmp_path):
     x, y = mnist("train")
-    stream = b"".join(recordio(o) for o in (_idx(x[:50]), _idx(y[:50])))
+    stream = b"".join(recordio(o) for o in (idx_bytes(x[:50]), idx_bytes(y[:50])))
     (found,), writer = _read(tmp_path, [stream])
     writer.join()
     np.testing.assert_array_equal(found[formats.TRAIN].images, x[:50])
@@ -157,7 +152,7 @@ def test_a_job_with_its_training_and_test_channels_in_pipe_mode(tmp_path, digits
     x, y = digits
     xte, yte = mnist("t10k")
     train = PipeWriter(tmp_path, "training", [augmented_stream([picture(d) for d in x], y)])
-    test = PipeWriter(tmp_path, "test", [_idx(xte[:40]) + _idx(yte[:40])])
+    test = PipeWriter(tmp_path, "test", [idx_bytes(xte[:40]) + idx_bytes(yte[:40])])
     settings, env = _job(tmp_path, training="Pipe", test="Pipe")
     dataset = data.load_job(settings, env)
     train.join(), test.join()
@@ -170,15 +165,15 @@ def test_a_job_that_declares_pipe_mode_waits_for_its_fifo_then_fails_with_one_li
     with pytest.raises(TrainingError) as failure:
         data.load_job(settings, env, pipe_wait=0.3)
     assert str(failure.value).startswith("channel 'training' is in Pipe mode but SageMaker's FIFO %s did not "
-                                         "appear within 0 s" % (tmp_path / "training_0"))
+                                         "appear within 0.3 s" % (tmp_path / "training_0"))
 
 
 def test_pipe_mode_with_several_processes_on_a_host_fails_before_reading(tmp_path):
     # torchrun's processes would each take part of the one stream.
     settings, env = _job(tmp_path, training="Pipe")
     env["LOCAL_WORLD_SIZE"] = "4"
-    with pytest.raises(TrainingError, match=r"channel 'training' is in Pipe mode, which streams the data once "
-                                            r"per host, but this host runs 4 training processes"):
+    with pytest.raises(TrainingError, match=r"channel 'training' is in Pipe mode, which streams the data "
+                                            r"once per host, but this host runs 4 training processes"):
         data.load_job(settings, env, pipe_wait=30)
 
 
@@ -210,7 +205,7 @@ BAD = [
      ["training_0 ends inside RecordIO record 3", "cut short"]),
     ("not-recordio-throughout", lambda d: _pictures_and([b"3"], d) + b"tail of something else", AUTO,
      ["training_0: record 2 does not start with RecordIO's magic number"]),
-    ("idx-counts-disagree", lambda d: _idx(d[0][:20]) + _idx(d[1][:19]), AUTO,
+    ("idx-counts-disagree", lambda d: idx_bytes(d[0][:20]) + idx_bytes(d[1][:19]), AUTO,
      ["an IDX images file of 20 images is paired with a labels file of 19 labels"]),
     ("csv-label-outside-digits", lambda d: csv_text(d[0][:3], [1, 2, 14]).encode(), AUTO,
      ["training_0 line 4: label 14 is not a digit 0-9"]),

@@ -49,8 +49,9 @@ def read(channel_dir, channel, epoch, options, wait=WAIT_SECONDS):
     while not os.path.exists(path):
         if time.monotonic() > deadline:
             raise TrainingError("channel %r is in Pipe mode but SageMaker's FIFO %s did not appear within "
-                                "%d s: give the job the channel in Pipe mode, or in File mode with a "
-                                "folder %s" % (channel, path, wait, channel_dir))
+                                "%g s: a runner of your own must make it (mkfifo) and write the channel's "
+                                "data to it, or give the channel in File mode (a folder %s)"
+                                % (channel, path, wait, channel_dir))
         time.sleep(_POLL_SECONDS)
     if options.data_format == FOLDERS:
         raise TrainingError("channel %r is in Pipe mode, which streams the objects' bytes without their "
@@ -61,7 +62,7 @@ def read(channel_dir, channel, epoch, options, wait=WAIT_SECONDS):
         if recordio.starts_recordio(head):
             items = list(_items(recordio.records(_Rewound(head, stream), name), name))
             if any(kind == "picture" for kind, _, _ in items):
-                return _augmented(items, name, options)
+                return _augmented(items, name)
             return _objects([value for _, value, _ in items], name, options)
         return _objects([head + stream.read()], name, options)
 
@@ -116,7 +117,7 @@ def _objects(blobs, name, options):
         if len(blobs) != 1:
             raise TrainingError("%s (hyperparameter data-format=manifest) streams RecordIO records without "
                                 "pictures: expected %s" % (name, ACCEPTED))
-        return _augmented(list(_unwrapped(first, name)), name, options)
+        return _augmented(list(_unwrapped(first, name)), name)
     if not _is_text(first):
         raise TrainingError("%s streams none of the accepted forms (it begins with bytes %s): expected %s"
                             % (name, first[:8].hex(), ACCEPTED))
@@ -164,7 +165,7 @@ def _idx_splits(files, name):
     return found
 
 
-def _augmented(items, name, options):
+def _augmented(items, name):
     """{TRAIN: Digits} of an augmented manifest's attributes, streamed in the order of AttributeNames:
     the picture and its label (or the label first), the same number of records per manifest line."""
     places = [position for position, (kind, _, _) in enumerate(items) if kind == "picture"]
