@@ -20,6 +20,7 @@ import torch
 
 from sagemaker_mnist import model as mnist_model
 from support import REPO, mnist, write_idx
+from user_data import PipeWriter, picture, recordio
 
 CHANNEL_NAMES = ("training", "test", "validation")
 METRIC_LINE = re.compile(r"^#metrics (.*)$", re.MULTILINE)
@@ -309,15 +310,34 @@ def _npz_objects(job):
               y_train=labels[:51], x_test=images[:10], y_test=labels[:10])
 
 
-def _pipe_declared(job):
-    _write_raw(job, "inputdataconfig.json", json.dumps({"training": {
-        "TrainingInputMode": "Pipe", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}}))
+def pipe_channel(job, channel, stream, wrapper="RecordIO"):
+    """Turns `channel` of the job into a Pipe-mode channel as SageMaker lays it out (no folder, the
+    FIFO <channel>_0 beside where it would be, declared Pipe in inputdataconfig.json) and starts
+    SageMaker's side of it: a thread that writes `stream` once the job opens the FIFO."""
+    shutil.rmtree(job.channel(channel), ignore_errors=True)
+    config = json.loads((job.config / "inputdataconfig.json").read_text())
+    config[channel] = {"TrainingInputMode": "Pipe", "S3DistributionType": "FullyReplicated",
+                       "RecordWrapperType": wrapper}
+    _write_raw(job, "inputdataconfig.json", json.dumps(config))
+    return PipeWriter(job.data, channel, [stream])
 
 
-def _pipe_fifo(job):
-    # SageMaker's Pipe layout: no folder, a FIFO per epoch beside where it would be.
-    shutil.rmtree(job.channel("training"))
-    os.mkfifo(job.data / "training_0")
+def _pipe_pictures(labels):
+    """An augmented manifest's stream: MNIST's first training digits as pictures, with `labels` (raw
+    JSON values, None for none: the label attribute left out of AttributeNames)."""
+    images = mnist("train")[0]
+    records = []
+    for digit, label in zip(images, labels):
+        records += [picture(digit)] + ([] if label is None else [label])
+    return b"".join(recordio(r) for r in records)
+
+
+def _pipe_label_outside_digits(job):
+    pipe_channel(job, "training", _pipe_pictures([b"3", b"1", b"12", b"4"]))
+
+
+def _pipe_label_attribute_missing(job):
+    pipe_channel(job, "training", _pipe_pictures([None] * 4))
 
 
 def _corrupt_checkpoint(job):
@@ -366,10 +386,11 @@ FAILURES = [
                                    "numpy.savez")),
     ("npz-object-arrays", _npz_objects, ("training/mnist.npz: x_train is an array of Python objects",
                                          "save it as a numeric array")),
-    ("pipe-declared", _pipe_declared, ("channel 'training' is in Pipe mode", "TrainingInputMode is Pipe",
-                                       "File (or FastFile) mode")),
-    ("pipe-fifo-layout", _pipe_fifo, ("channel 'training' is in Pipe mode", "found FIFO", "training_0",
-                                      "File (or FastFile) mode")),
+    # Pipe mode: SageMaker's FIFO training_0, written by the test as SageMaker writes it.
+    ("pipe-label-outside-digits", _pipe_label_outside_digits,
+     ("training_0 record 5: label 12 is not a digit 0-9", "categories 0 to 9")),
+    ("pipe-label-attribute-missing", _pipe_label_attribute_missing,
+     ("training_0 streams pictures with no label between them (missing label attribute)", "AttributeNames")),
     # torch's reader follows its reason with a paragraph of advice: the line keeps the reason.
     ("checkpoint-corrupt", _corrupt_checkpoint,
      ("checkpoints/checkpoint.pt cannot be read",

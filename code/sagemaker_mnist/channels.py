@@ -6,8 +6,8 @@ channel, and the toolkit passes that file on as SM_INPUT_DATA_CONFIG):
   - File and FastFile: a folder, /opt/ml/input/data/<channel>, holding the S3 prefix's files;
   - Pipe: no folder; a FIFO /opt/ml/input/data/<channel>_<epoch> per pass over the data, each
     streaming the prefix's objects once.
-This trainer reads folders. Pipe mode is refused here, whether the job declares it or the FIFOs
-show it, with a line that says what to use instead: the one place a Pipe reader would plug in.
+This trainer reads both: a channel is read from its FIFOs (sagemaker_mnist.formats.pipe) when the
+job declares it in Pipe mode, or, outside the toolkit, when it has FIFOs and no folder.
 """
 import json
 import os
@@ -23,10 +23,6 @@ PIPE = "Pipe"
 READ_MODES = ("File", "FastFile")
 
 _FIFO_NAME = r"^%s_[0-9]+$"
-
-ACCEPTED_MODES = ("start the job with the channel in File (or FastFile) mode: input_mode='File' on the "
-                  "estimator or on the channel's TrainingInput (S3 InputMode File)")
-
 
 def declared(environ):
     """{channel: its inputdataconfig.json entry} of the job, or None outside the training toolkit
@@ -66,21 +62,12 @@ def _is_fifo(path):
         return False
 
 
-def pipe_mode(channel, how):
-    """The TrainingError of a channel delivered in Pipe mode; `how` says how that was seen."""
-    return TrainingError("channel %r is in Pipe mode (%s), which this trainer does not read: %s"
-                         % (channel, how, ACCEPTED_MODES))
-
-
-def check_mode(channel, channel_dir, config):
-    """Raises TrainingError when the channel (its folder `channel_dir`, its inputdataconfig.json
-    entry `config` or None) comes in Pipe mode."""
-    mode = (config or {}).get(TRAINING_INPUT_MODE)
-    if mode == PIPE:
-        raise pipe_mode(channel, "%s is %s in inputdataconfig.json" % (TRAINING_INPUT_MODE, PIPE))
-    fifos = pipe_fifos(channel_dir)
-    if fifos:
-        raise pipe_mode(channel, "found FIFO %s" % fifos[0])
+def is_pipe(channel_dir, config):
+    """Whether the channel (its folder `channel_dir`, its inputdataconfig.json entry `config` or None)
+    comes in Pipe mode: the job says so, or there is no folder and SageMaker's FIFOs are there."""
+    if (config or {}).get(TRAINING_INPUT_MODE) == PIPE:
+        return True
+    return bool(channel_dir) and not os.path.isdir(channel_dir) and bool(pipe_fifos(channel_dir))
 
 
 def not_declared(channel, declared_channels, accepted):

@@ -7,12 +7,14 @@ A channel directory (/opt/ml/input/data/<channel>) may hold, at any depth:
   - torchvision's `processed/training.pt` and `processed/test.pt` (tuples of uint8 tensors).
 Every split comes back as (images uint8 [N, 28, 28], labels int64 [N]) torch tensors.
 Anything unreadable raises TrainingError with one line naming the file and what was expected.
+
+A job's channels may also hold the forms of sagemaker_mnist.formats (class folders, CSV, a Ground
+Truth manifest) or come in Pipe mode; load_job reads each channel in whichever it holds.
 """
 import gzip
 import os
 import re
 import stat
-import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -20,17 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sagemaker_mnist import channels, failures
+from sagemaker_mnist import channels, distributed, failures, formats
 from sagemaker_mnist.failures import TrainingError
+from sagemaker_mnist.formats import csv_rows, detect, folders, idx, manifest, pipe
 
 TRAIN, TEST = "train", "test"
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
-# IDX header: two zero bytes, a type code (0x08: unsigned byte) and the number of dimensions.
-IDX_UBYTE = 0x08
-IMAGES_MAGIC = 0x00000803
-LABELS_MAGIC = 0x00000801
+IMAGES_MAGIC = idx.IMAGES_MAGIC
+LABELS_MAGIC = idx.LABELS_MAGIC
 
 # train-images-idx3-ubyte, train-images.idx3-ubyte, t10k-labels-idx1-ubyte.gz ...
 _IDX_NAME = re.compile(r"^(train|t10k)-(images|labels)[-.](idx[13])-ubyte(\.gz)?$")
@@ -41,6 +42,8 @@ _TORCHVISION_FILES = {TRAIN: "training.pt", TEST: "test.pt"}
 ACCEPTED = ("the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
             "t10k-labels-idx1-ubyte; .gz or raw), Keras's mnist.npz, or torchvision's processed/training.pt "
             "and test.pt")
+# Every form a job's channel may hold (load_job).
+ACCEPTED_ANY = ACCEPTED + "; or " + detect.OTHER_FORMS
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,11 @@ def _list_files(channel_dir, channel):
             elif not name.startswith("."):
                 found.append(path)
     if fifos and not found:
-        raise channels.pipe_mode(channel, "found FIFO %s" % fifos[0])
+        raise TrainingError(
+            "%s is a FIFO inside channel %r's folder, which is not how SageMaker's Pipe mode delivers a "
+            "channel (a FIFO %s_0 beside the folder, and no folder): give the job the channel in File or "
+            "Pipe mode"
+            % (fifos[0], channel, os.path.normpath(channel_dir)))
     if not found:
         raise TrainingError("channel %r is empty (%s): upload %s to its S3 prefix"
                             % (channel, channel_dir, ACCEPTED))
@@ -134,25 +141,7 @@ def read_idx(path, magic, name=None):
     except gzip.BadGzipFile:
         raise TrainingError("%s is not a gzip file: upload it gzipped or drop the .gz suffix"
                             % name) from None
-    if len(data) < 4:
-        raise TrainingError("%s is truncated: %d bytes, not even an IDX header" % (name, len(data)))
-    (found,) = struct.unpack(">I", data[:4])
-    if found != magic:
-        raise TrainingError(
-            "%s is not an MNIST %s file: IDX magic number 0x%08X, expected 0x%08X"
-            % (name, "images" if magic == IMAGES_MAGIC else "labels", found, magic))
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise TrainingError("%s is truncated: %d bytes, shorter than its IDX header" % (name, len(data)))
-    shape = struct.unpack(">" + "I" * ndim, data[4:header])
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
-        raise TrainingError(
-            "%s is %s: its header says %s values (%d bytes), the file has %d bytes"
-            % (name, "truncated" if len(data) < expected else "longer than its header says",
-               "x".join(map(str, shape)), expected, len(data)))
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    return idx.parse(data, magic, name)
 
 
 def _load_idx_pair(paths, split, names):
@@ -272,3 +261,104 @@ def _required(channel_dir, channel):
     if found is None:
         raise TrainingError("channel %r holds no MNIST digits: expected %s" % (channel, ACCEPTED))
     return found
+
+
+def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
+    """The job's data, as load() takes it, each channel read in the form it holds (MNIST's files,
+    class folders, CSV, a Ground Truth manifest: told from its contents unless the data-format
+    hyperparameter says) and the input mode it comes in (a folder, or Pipe mode's FIFOs: the first
+    pass, <channel>_0, read whole and kept, as a folder's digits are). The training set must hold
+    every digit 0-9: the net learns only the digits it is shown."""
+    declared = channels.declared(environ) or {}
+    options = formats.Options(settings.hp.data_format, settings.hp.label_attribute)
+    processes_here = int(environ.get(distributed.LOCAL_WORLD_SIZE, "1"))
+
+    def read(channel, directory):
+        config = declared.get(channel)
+        if processes_here > 1 and channels.is_pipe(directory, config):
+            # Each FIFO has one stream: several readers on one host would each get part of it.
+            raise TrainingError("channel %r is in Pipe mode, which streams the data once per host, but this "
+                                "host runs %d training processes (torch_distributed): give the job the "
+                                "channel in File or FastFile mode, or run one process per host"
+                                % (channel, processes_here))
+        return _channel_splits(directory, channel, config, options, pipe_wait)
+
+    train_channel = settings.train_channel
+    trained = read(train_channel, settings.train_dir)
+    if TRAIN not in trained:
+        raise TrainingError("channel %r holds no training digits: expected %s"
+                            % (train_channel, ACCEPTED_ANY))
+    validation = _only_split(read("validation", settings.validation_dir)) if settings.validation_dir else None
+    if settings.test_dir:
+        test = _only_split(read("test", settings.test_dir))
+    else:
+        test = trained.get(TEST) or validation
+    if test is None:
+        raise TrainingError(
+            "no test digits: add a 'test' or 'validation' channel (in any form the training channel may "
+            "take), or put MNIST's t10k-images/t10k-labels in the %r channel" % train_channel)
+    _check_every_digit(trained[TRAIN], train_channel)
+    return Dataset(trained[TRAIN], test, validation)
+
+
+def _only_split(splits):
+    """A test or validation channel's digits: its test split, or the only split it holds."""
+    return splits.get(TEST) or splits[TRAIN]
+
+
+def _channel_splits(channel_dir, channel, config, options, pipe_wait):
+    """{split: Split} of one channel: TRAIN, and TEST where the channel holds MNIST's test files too."""
+    if channels.is_pipe(channel_dir, config):
+        found = pipe.read(channel_dir, channel, 0, options, wait=pipe_wait)
+    else:
+        found = _folder_splits(channel_dir, channel, options)
+    return {split: digits if isinstance(digits, Split)
+            else _checked(digits.images, digits.labels, digits.source, split)
+            for split, digits in found.items()}
+
+
+def _folder_splits(channel_dir, channel, options):
+    files = _list_files(channel_dir, channel)
+    names = {path: os.path.join(channel, os.path.relpath(path, channel_dir)) for path in files}
+    form = detect.detect(channel_dir, files, options.data_format, _is_mnist)
+    if form is None:
+        shown = ", ".join(names[path] for path in files[:5]) + (", ..." if len(files) > 5 else "")
+        raise TrainingError("channel %r holds none of the forms the trainer reads (its files: %s): upload %s"
+                            % (channel, shown, ACCEPTED_ANY))
+    forced = "" if options.data_format == formats.AUTO else " (hyperparameter data-format=%s)" % form
+    if form == formats.MNIST:
+        found = {split: load_split(channel_dir, split, channel) for split in (TRAIN, TEST)}
+        found = {split: digits for split, digits in found.items() if digits is not None}
+        if not found:
+            raise TrainingError("channel %r holds no MNIST digits%s: expected %s"
+                                % (channel, forced, ACCEPTED))
+        return found
+    if form == formats.MANIFEST:
+        manifests = detect.manifests(files)
+        if not manifests:
+            raise TrainingError("channel %r holds no Ground Truth manifest (a .manifest file of JSON Lines "
+                                "with source-ref)%s" % (channel, forced))
+        return manifest.read(channel_dir, manifests, names, channel, options.label_attribute)
+    if form == formats.FOLDERS:
+        if not folders.class_folders(channel_dir):
+            raise TrainingError("channel %r has no class folders 0/ to 9/%s" % (channel, forced))
+        return folders.read(channel_dir, channel)
+    found = detect.csv_files(files)
+    if not found:
+        raise TrainingError("channel %r holds no .csv files%s: expected %s"
+                            % (channel, forced, csv_rows.ACCEPTED))
+    return csv_rows.read_files(found, names, channel)
+
+
+def _is_mnist(path):
+    name = os.path.basename(path)
+    return bool(_IDX_NAME.match(name)) or name.endswith(".npz") or name in _TORCHVISION_FILES.values()
+
+
+def _check_every_digit(split, channel):
+    missing = sorted(set(range(NUM_CLASSES)) - set(split.labels.unique().tolist()))
+    if missing:
+        raise TrainingError("channel %r has no examples of the digit%s %s (%s): the net learns only the "
+                            "digits it is shown; give it examples of every digit 0-9"
+                            % (channel, "" if len(missing) == 1 else "s", ", ".join(map(str, missing)),
+                               split.source))

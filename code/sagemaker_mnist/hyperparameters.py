@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, fields
 
-from sagemaker_mnist import fonts, recipe
+from sagemaker_mnist import fonts, formats, recipe
 from sagemaker_mnist.failures import TrainingError, output_dir
 
 # SageMaker's environment, as the training toolkit sets it for the script.
@@ -60,13 +60,16 @@ class Hyperparameters:
     amp: str
     printed_share: float  # of the training set: rendered printed digits; 0: none, and no kind head
     printed_fonts: str  # comma-separated font sources (sagemaker_mnist.fonts.SOURCES)
+    data_format: str  # how the channels are read (sagemaker_mnist.formats.FORMATS); auto: from their contents
+    label_attribute: str  # a Ground Truth manifest's label attribute; "": the one beside source-ref
 
     def as_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 # Defaults of the hyperparameters that no preset sets.
-_BASE_DEFAULTS = dict(seed=0, eval_batch_size=1000, amp="auto", printed_fonts=",".join(fonts.SOURCES))
+_BASE_DEFAULTS = dict(seed=0, eval_batch_size=1000, amp="auto", printed_fonts=",".join(fonts.SOURCES),
+                      data_format=formats.AUTO, label_attribute="")
 
 _CHOICES = {
     "preset": tuple(recipe.PRESETS),
@@ -74,6 +77,7 @@ _CHOICES = {
     "scheduler": recipe.SCHEDULERS,
     "augmentation": recipe.AUGMENTATIONS,
     "amp": AMP_MODES,
+    "data_format": formats.FORMATS,
 }
 
 _LIMITS = {
@@ -89,6 +93,10 @@ _LIMITS = {
     "printed_share": ("a number in [0, 0.5]", lambda v: 0 <= v <= 0.5),
     "printed_fonts": ("a comma-separated list of %s" % ", ".join(fonts.SOURCES),
                       lambda v: bool(v) and all(part.strip() in fonts.SOURCES for part in v.split(","))),
+    # Ground Truth names the label attribute after the labeling job; source-ref and *-metadata are
+    # the picture and the job's bookkeeping, never the label.
+    "label_attribute": ("the name of the manifest's label attribute (not source-ref, not a *-metadata one)",
+                        lambda v: v != "source-ref" and not v.endswith("-metadata")),
 }
 
 _KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -1,7 +1,7 @@
 """What a job checks before its first epoch, so that a fault visible from the start fails the job
-in seconds, not after the training: every channel the trainer reads is declared and comes in a
-mode it reads (sagemaker_mnist.channels), and every folder it writes is writable. The data itself
-is read before training too, and its faults are found there (sagemaker_mnist.data).
+in seconds, not after the training: the training channel is declared (sagemaker_mnist.channels),
+and every folder it writes is writable. The data itself is read before training too, and its
+faults are found there (sagemaker_mnist.data).
 """
 from sagemaker_mnist import channels, data, failures
 from sagemaker_mnist.failures import TrainingError
@@ -15,17 +15,13 @@ _WRITES = {
 
 
 def check_inputs(settings, environ):
-    """The training channel is the job's, and no channel the trainer reads comes in Pipe mode."""
+    """The training channel is the job's. (It may come in any input mode: File, FastFile, Pipe.)"""
     declared = channels.declared(environ)
     if not settings.train_dir:
         if declared is not None:
             raise channels.not_declared(settings.train_channel, declared, data.ACCEPTED)
         raise TrainingError("no training data: pass --train DIR, the folder of the job's %r channel"
                             % settings.train_channel)
-    for channel, directory in ((settings.train_channel, settings.train_dir), ("test", settings.test_dir),
-                               ("validation", settings.validation_dir)):
-        if directory:
-            channels.check_mode(channel, directory, (declared or {}).get(channel))
 
 
 def check_outputs(settings):

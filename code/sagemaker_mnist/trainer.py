@@ -279,8 +279,7 @@ def train(settings, environ, stop):
     job's other processes, fits."""
     preflight.check_inputs(settings, environ)
     preflight.check_outputs(settings)
-    dataset = data.load(settings.train_dir, settings.test_dir, settings.validation_dir,
-                        settings.train_channel)
+    dataset = data.load_job(settings, environ)
     printed_splits = kinds.render_splits(settings.hp, dataset.train, settings.fonts_dir, settings.num_cpus)
     cluster = distributed.setup(settings.hosts, settings.current_host, environ)
     try:

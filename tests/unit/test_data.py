@@ -164,7 +164,7 @@ def _break_empty(channel):
         f.unlink()
 
 
-def _break_pipe_mode(channel):
+def _break_fifo_in_folder(channel):
     for f in channel.iterdir():
         f.unlink()
     os.mkfifo(channel / "training_0")
@@ -202,7 +202,8 @@ BROKEN = [
     ("label-range", _break_labels_out_of_range, ["labels must be digits 0-9", "11"]),
     ("no-mnist-files", _break_other_files, ["holds no MNIST training digits", "mnist.npz"]),
     ("empty", _break_empty, ["channel 'training' is empty"]),
-    ("pipe-mode", _break_pipe_mode, ["Pipe mode", "File"]),
+    # A FIFO inside the folder is not SageMaker's Pipe layout (formats.pipe reads that one).
+    ("fifo-in-folder", _break_fifo_in_folder, ["training_0 is a FIFO inside channel 'training'", "Pipe mode"]),
     # np.load takes a file that is not a zip for a pickle and advises unpickling it: not repeated.
     ("npz-not-a-zip", _break_npz_not_a_zip,
      ["training/mnist.npz is not a numpy .npz archive (not a zip file)"]),

@@ -17,7 +17,7 @@ JOB = {"preset": "fast", "epochs": 3, "batch-size": 64, "lr": 0.05, "optimizer":
 EXPECTED = dict(preset="fast", epochs=3, batch_size=64, lr=0.05, optimizer="adamw", momentum=0.8,
                 weight_decay=0.0001, scheduler="cosine", label_smoothing=0.0, augmentation="affine",
                 width=12, seed=7, eval_batch_size=1000, amp="auto", printed_share=0.25,
-                printed_fonts="matplotlib,system")
+                printed_fonts="matplotlib,system", data_format="auto", label_attribute="")
 
 # What the training script's argv holds for each SDK, values exactly as they reach it:
 #  - in hyperparameters.json (the raw encoding, for a script that is handed them unmodified),
@@ -90,6 +90,12 @@ def test_a_job_value_overrides_one_preset_value():
     assert hp.width == recipe.PRESETS["fast"]["width"]
 
 
+def test_the_data_format_and_label_attribute_in_every_spelling():
+    for encode in STYLES.values():
+        hp = parse(["--data-format", encode("Manifest"), "--label_attribute", encode("digits")], {}).hp
+        assert (hp.data_format, hp.label_attribute) == ("manifest", "digits")
+
+
 def test_integers_given_as_floats():
     assert parse(["--epochs", "4.0"], {}).hp.epochs == 4
 
@@ -111,6 +117,9 @@ BAD = [
     ("weight-decay", "-1", ["weight-decay='-1'", "a number >= 0"]),
     ("width", "0", ["width='0'", "an integer >= 1"]),
     ("amp", "fp8", ["amp='fp8'", "one of auto, off"]),
+    ("data-format", "parquet", ["data-format='parquet'", "one of auto, mnist, folders, csv, manifest"]),
+    ("label-attribute", "source-ref", ["label-attribute='source-ref'", "the manifest's label attribute"]),
+    ("label-attribute", "\"digits-metadata\"", ["label-attribute", "not a *-metadata one"]),
 ]
 
 
