@@ -7,8 +7,10 @@ and every answer against the output shape, and nothing is sent. The limits the s
 README state are checked against the same service models.
 """
 import json
+import re
 
 import pytest
+from botocore.exceptions import ClientError
 
 import offline_aws
 from support import MNIST_DIR, mnist
@@ -142,3 +144,138 @@ def test_deploy_refuses_options_of_another_mode(options, message, capsys):
         deploy.parse_args(["--image-uri", CPU_IMAGE] + options)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _async_endpoint(fake, state):
+    name, _ = _deploy(fake, state, "--image-uri", CPU_IMAGE, "--async", "--output", OUTPUT)
+    return name
+
+
+def _endpoint_writes(fake, after_polls, failed=False, body=b""):
+    """HeadObject as S3 answers it while the endpoint works: the answer (or failure) object
+    appears once the output has been looked for `after_polls` times."""
+    polls = []
+
+    def head(params, fake_):
+        if params["Key"].endswith(".out") and not params["Key"].endswith("-error.out"):
+            polls.append(params["Key"])
+            if len(polls) == after_polls:
+                request = fake_.last("sagemaker-runtime.InvokeEndpointAsync")
+                told = offline_aws.default_answers()["sagemaker-runtime.InvokeEndpointAsync"](request, fake_)
+                where = told["FailureLocation" if failed else "OutputLocation"]
+                fake_.objects[tuple(where[len("s3://"):].split("/", 1))] = body
+        return offline_aws.default_answers()["s3.HeadObject"](params, fake_)
+
+    fake.answers["s3.HeadObject"] = head
+    return polls
+
+
+def _digits_csv(tmp_path, count):
+    images, _ = mnist("t10k")
+    path = tmp_path / "digits.csv"
+    path.write_text("".join(",".join(map(str, image.reshape(-1))) + "\n" for image in images[:count]))
+    return path
+
+
+def test_invoke_async_uploads_invokes_and_waits_for_the_answer(offline_env, state, tmp_path):
+    from cloud import invoke_async
+
+    fake = offline_aws.FakeAws()
+    endpoint = _async_endpoint(fake, state)
+    start = len(fake.calls)
+    digits = _digits_csv(tmp_path, 20)
+    answer = "".join(json.dumps({"label": int(y), "probabilities": [0.1] * 10}) + "\n" for y in mnist("t10k")[1][:20])
+    polls = _endpoint_writes(fake, after_polls=3, body=answer.encode())
+    sleeps = []
+    answer_file = tmp_path / "answer.jsonl"
+    body = invoke_async.run(fake.session, invoke_async.parse_args(
+        ["--input", str(digits), "--accept", "application/jsonlines", "--invocation-timeout", "1800",
+         "--answer", str(answer_file), "--state", str(state), "--poll", "2"]), log=lambda _: None, sleep=sleeps.append)
+
+    assert fake.operations()[start:] == (["s3.PutObject", "sagemaker-runtime.InvokeEndpointAsync"]
+                                         + ["s3.HeadObject"] * 5 + ["s3.GetObject"])
+    put = fake.last("s3.PutObject")
+    assert put["Bucket"] == BUCKET
+    assert re.fullmatch(r"mnist-pytorch/async-input/request-\d{8}-\d{6}/digits\.csv", put["Key"])
+    assert fake.objects[(BUCKET, put["Key"])] == digits.read_bytes()
+    invoke = fake.last("sagemaker-runtime.InvokeEndpointAsync")
+    assert invoke == {"EndpointName": endpoint, "InputLocation": "s3://%s/%s" % (BUCKET, put["Key"]),
+                      "ContentType": "text/csv", "Accept": "application/jsonlines", "InvocationTimeoutSeconds": 1800}
+    # The output was looked for three times, the failure twice (not after the answer was there).
+    heads = [p["Key"] for p in fake.params("s3.HeadObject")]
+    output_key = "mnist-pytorch/async-output/%s.out" % "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    failure_key = "mnist-pytorch/async-output/failures/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-error.out"
+    assert heads == [output_key, failure_key, output_key, failure_key, output_key] and len(polls) == 3
+    assert sleeps == [2, 2]
+    assert fake.last("s3.GetObject")["Key"] == output_key
+    assert body == answer.encode() and answer_file.read_bytes() == answer.encode()
+    assert len(body.decode().splitlines()) == 20
+    _checked(fake, offline_env)
+
+
+def test_invoke_async_reports_the_failure_object(offline_env, state, tmp_path):
+    from cloud import invoke_async
+
+    fake = offline_aws.FakeAws()
+    _async_endpoint(fake, state)
+    _endpoint_writes(fake, after_polls=2, failed=True,
+                     body=b'{"error": "BadRequest", "message": "row 3 holds 783 values: 784 are accepted"}')
+    with pytest.raises(SystemExit) as exit_:
+        invoke_async.run(fake.session, invoke_async.parse_args(["--input", str(_digits_csv(tmp_path, 3))]
+                                                               + _options(state)),
+                         log=lambda _: None, sleep=lambda _: None)
+    message = str(exit_.value.code)
+    assert message.startswith("the endpoint failed request 0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b")
+    assert "row 3 holds 783 values" in message
+    assert fake.last("s3.GetObject")["Key"].endswith("/failures/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-error.out")
+
+
+def test_invoke_async_gives_up_at_its_deadline(offline_env, state, tmp_path):
+    from cloud import invoke_async
+
+    fake = offline_aws.FakeAws()
+    _async_endpoint(fake, state)
+    now = [0.0]
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    with pytest.raises(SystemExit) as exit_:
+        invoke_async.run(fake.session, invoke_async.parse_args(
+            ["--input", str(_digits_csv(tmp_path, 1)), "--deadline", "60", "--state", str(state), "--poll", "10"]),
+            log=lambda _: None, clock=lambda: now[0], sleep=sleep)
+    assert "no answer at s3://%s/mnist-pytorch/async-output/" % BUCKET in str(exit_.value.code)
+    assert sleeps == [10] * 6 and now[0] == 60
+    assert "s3.GetObject" not in fake.operations()
+
+
+def test_invoke_async_on_a_real_time_endpoint_is_refused_by_sagemaker(offline_env, state, tmp_path):
+    from cloud import invoke_async
+
+    fake = offline_aws.FakeAws()
+    _deploy(fake, state, "--image-uri", SERVE_IMAGE, "--no-smoke-test")
+    with pytest.raises(ClientError) as error:
+        invoke_async.run(fake.session, invoke_async.parse_args(["--input", str(_digits_csv(tmp_path, 1))]
+                                                               + _options(state)), log=lambda _: None)
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.mark.parametrize("name, content_type", [
+    ("d.csv", "text/csv"), ("d.JSON", "application/json"), ("d.jsonl", "application/jsonlines"),
+    ("d.npy", "application/x-npy"), ("digit.png", "image/png"), ("digit.jpeg", "image/jpeg"),
+])
+def test_invoke_async_content_type_from_the_suffix(name, content_type):
+    from cloud import invoke_async
+
+    assert invoke_async.content_type_of(name) == content_type
+    assert invoke_async.content_type_of(name, "text/csv") == "text/csv"
+
+
+def test_invoke_async_unknown_suffix_needs_a_content_type():
+    from cloud import invoke_async
+
+    with pytest.raises(SystemExit) as exit_:
+        invoke_async.content_type_of("digits.bin")
+    assert "pass --content-type" in str(exit_.value.code) and "text/csv" in str(exit_.value.code)
