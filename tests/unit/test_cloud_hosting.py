@@ -279,3 +279,71 @@ def test_invoke_async_unknown_suffix_needs_a_content_type():
     with pytest.raises(SystemExit) as exit_:
         invoke_async.content_type_of("digits.bin")
     assert "pass --content-type" in str(exit_.value.code) and "text/csv" in str(exit_.value.code)
+
+
+# --- multi-model
+
+def test_multi_model_endpoint_serves_each_model_under_its_prefix(offline_env, state):
+    from cloud import multi_model
+
+    fake = offline_aws.FakeAws()
+    sources = {"wide": "s3://%s/mnist-pytorch/models/wide/output/model.tar.gz" % BUCKET,
+               "fast": "s3://%s/mnist-pytorch/models/fast/output/model.tar.gz" % BUCKET}
+    for uri in sources.values():
+        fake.objects[tuple(uri[len("s3://"):].split("/", 1))] = b"a model.tar.gz: " + uri.encode()
+    lines = []
+    name = multi_model.run(fake.session, multi_model.parse_args(
+        ["--image-uri", CPU_IMAGE, "--model", "wide=" + sources["wide"], "--model", "fast=" + sources["fast"]]
+        + _options(state)), log=lines.append)
+
+    assert fake.operations() == (["s3.CopyObject"] * 2 + ["sagemaker.CreateModel", "sagemaker.CreateEndpointConfig",
+                                                          "sagemaker.CreateEndpoint", "sagemaker.DescribeEndpoint"]
+                                 + ["sagemaker-runtime.InvokeEndpoint"] * 2)
+    model = fake.last("sagemaker.CreateModel")
+    prefix = "s3://%s/mnist-pytorch/multi-model/%s/" % (BUCKET, name)
+    assert model["PrimaryContainer"] == {"Image": CPU_IMAGE, "Mode": "MultiModel", "ModelDataUrl": prefix}
+    assert model["ExecutionRoleArn"] == ROLE and model["ModelName"] == name
+    (variant,) = fake.last("sagemaker.CreateEndpointConfig")["ProductionVariants"]
+    assert variant == {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
+                       "InitialInstanceCount": 1}
+    # CopySource as it goes out (the x-amz-copy-source header): bucket/key.
+    copies = {p["Key"]: p["CopySource"] for p in fake.params("s3.CopyObject")}
+    assert copies == {"mnist-pytorch/multi-model/%s/wide.tar.gz" % name: sources["wide"][len("s3://"):],
+                      "mnist-pytorch/multi-model/%s/fast.tar.gz" % name: sources["fast"][len("s3://"):]}
+    invokes = fake.params("sagemaker-runtime.InvokeEndpoint")
+    assert [p["TargetModel"] for p in invokes] == ["wide.tar.gz", "fast.tar.gz"]
+    # What SageMaker loads for each request, ModelDataUrl + TargetModel, is the copied artifact.
+    for p, source in zip(invokes, sources.values()):
+        assert p["EndpointName"] == name
+        loaded = (prefix + p["TargetModel"])[len("s3://"):].split("/", 1)
+        assert fake.objects[tuple(loaded)] == b"a model.tar.gz: " + source.encode()
+    after = _read_state(state)
+    assert name in after["endpoints"] and name in after["endpoint_configs"] and name in after["models"]
+    _checked(fake, offline_env)
+
+
+def test_multi_model_defaults_to_the_trained_model(offline_env, state):
+    from cloud import multi_model
+
+    fake = offline_aws.FakeAws()
+    fake.objects[tuple(MODEL_DATA[len("s3://"):].split("/", 1))] = b"model"
+    name = multi_model.run(fake.session, multi_model.parse_args(["--image-uri", CPU_IMAGE, "--no-smoke-test"]
+                                                                + _options(state)), log=lambda _: None)
+    (copy,) = fake.params("s3.CopyObject")
+    assert copy["Key"] == "mnist-pytorch/multi-model/%s/mnist.tar.gz" % name
+    assert "sagemaker-runtime.InvokeEndpoint" not in fake.operations()
+
+
+@pytest.mark.parametrize("instance_type, cpu", [
+    ("ml.m5.large", True), ("ml.c5.xlarge", True), ("ml.r6i.2xlarge", True), ("ml.t2.medium", True),
+    ("ml.g5.xlarge", False), ("ml.g4dn.xlarge", False), ("ml.p4d.24xlarge", False), ("ml.inf2.xlarge", False),
+    ("ml.trn1.2xlarge", False), ("m5.large", False),
+])
+def test_multi_model_takes_cpu_instances_only(instance_type, cpu, capsys):
+    from cloud import multi_model
+
+    assert multi_model.is_cpu_instance(instance_type) is cpu
+    if not cpu:
+        with pytest.raises(SystemExit):
+            multi_model.parse_args(["--image-uri", CPU_IMAGE, "--instance-type", instance_type])
+        assert "not a CPU instance" in capsys.readouterr().err
