@@ -347,3 +347,90 @@ def test_multi_model_takes_cpu_instances_only(instance_type, cpu, capsys):
         with pytest.raises(SystemExit):
             multi_model.parse_args(["--image-uri", CPU_IMAGE, "--instance-type", instance_type])
         assert "not a CPU instance" in capsys.readouterr().err
+
+
+# --- autoscaling
+
+def test_autoscale_registers_the_variant_and_tracks_invocations_then_cleanup_removes_both(offline_env, state):
+    from cloud import autoscale, cleanup
+
+    fake = offline_aws.FakeAws()
+    endpoint, _ = _deploy(fake, state, "--image-uri", CPU_IMAGE, "--no-smoke-test")
+    start = len(fake.calls)
+    autoscale.run(fake.session, autoscale.parse_args(
+        ["--min", "1", "--max", "6", "--target", "250", "--scale-in-cooldown", "600", "--scale-out-cooldown", "30"]
+        + _options(state)), log=lambda _: None)
+    assert fake.operations()[start:] == ["sagemaker.DescribeEndpoint", "sagemaker.DescribeEndpointConfig",
+                                         "application-autoscaling.RegisterScalableTarget",
+                                         "application-autoscaling.PutScalingPolicy"]
+    resource = "endpoint/%s/variant/AllTraffic" % endpoint
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": resource,
+              "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}
+    assert fake.last("application-autoscaling.RegisterScalableTarget") == dict(target, MinCapacity=1, MaxCapacity=6)
+    policy_name = "%s-AllTraffic-invocations" % endpoint
+    assert fake.last("application-autoscaling.PutScalingPolicy") == dict(
+        target, PolicyName=policy_name, PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 250.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleInCooldown": 600, "ScaleOutCooldown": 30})
+    assert _read_state(state)["scalable_targets"] == [{"ResourceId": resource, "PolicyName": policy_name}]
+
+    start = len(fake.calls)
+    cleanup.run(fake.session, cleanup.parse_args(_options(state)), log=lambda _: None)
+    ops = fake.operations()[start:]
+    assert ops[:3] == ["application-autoscaling.DeleteScalingPolicy",
+                       "application-autoscaling.DeregisterScalableTarget", "sagemaker.DeleteEndpoint"]
+    assert fake.last("application-autoscaling.DeleteScalingPolicy") == dict(target, PolicyName=policy_name)
+    assert fake.last("application-autoscaling.DeregisterScalableTarget") == target
+    assert "scalable_targets" not in _read_state(state)
+    _checked(fake, offline_env)
+
+
+def test_autoscale_refuses_a_serverless_endpoint(offline_env, state):
+    from cloud import autoscale
+
+    fake = offline_aws.FakeAws()
+    _deploy(fake, state, "--image-uri", CPU_IMAGE, "--serverless", "--no-smoke-test")
+    with pytest.raises(SystemExit) as exit_:
+        autoscale.run(fake.session, autoscale.parse_args(_options(state)), log=lambda _: None)
+    assert "is serverless" in str(exit_.value.code)
+    assert not any(op.startswith("application-autoscaling.") for op in fake.operations())
+    assert "scalable_targets" not in _read_state(state)
+
+
+def test_autoscale_names_the_variants_an_endpoint_has(offline_env, state):
+    from cloud import autoscale
+
+    fake = offline_aws.FakeAws()
+    _deploy(fake, state, "--image-uri", CPU_IMAGE, "--no-smoke-test")
+    with pytest.raises(SystemExit) as exit_:
+        autoscale.run(fake.session, autoscale.parse_args(["--variant", "Blue"] + _options(state)), log=lambda _: None)
+    assert "has no variant 'Blue': it has AllTraffic" in str(exit_.value.code)
+
+
+@pytest.mark.parametrize("options", [["--min", "0"], ["--min", "3", "--max", "2"], ["--target", "0"],
+                                     ["--scale-in-cooldown", "-1"]])
+def test_autoscale_refuses_bounds_application_auto_scaling_would(options):
+    from cloud import autoscale
+
+    with pytest.raises(SystemExit) as exit_:
+        autoscale.parse_args(options)
+    assert exit_.value.code == 2
+
+
+def test_cleanup_skips_scaling_that_is_already_gone(offline_env, tmp_path):
+    from cloud import cleanup
+
+    def gone(params, fake):
+        raise offline_aws.AwsError("ObjectNotFoundException", "No scalable target registered for service namespace: "
+                                   "sagemaker, resource ID: %s" % params["ResourceId"])
+
+    fake = offline_aws.FakeAws({"application-autoscaling.DeleteScalingPolicy": gone,
+                                "application-autoscaling.DeregisterScalableTarget": gone})
+    state = tmp_path / "state.json"
+    resource = "endpoint/mnist-ep/variant/AllTraffic"
+    state.write_text(json.dumps({"scalable_targets": [{"ResourceId": resource, "PolicyName": "p"}]}))
+    lines = []
+    cleanup.run(fake.session, cleanup.parse_args(["--state", str(state)]), log=lines.append)
+    assert lines == ["p: already gone", "%s: already gone" % resource]
