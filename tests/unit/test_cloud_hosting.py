@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import offline_aws
-from support import MNIST_DIR, mnist
+from support import MNIST_DIR, REPO, mnist
 
 pytestmark = pytest.mark.unit
 
@@ -409,6 +409,22 @@ def test_autoscale_names_the_variants_an_endpoint_has(offline_env, state):
     assert "has no variant 'Blue': it has AllTraffic" in str(exit_.value.code)
 
 
+def test_autoscale_waits_for_an_endpoint_in_service(offline_env, state):
+    from cloud import autoscale
+
+    def creating(params, fake):
+        described = offline_aws.default_answers()["sagemaker.DescribeEndpoint"](params, fake)
+        return dict(described, EndpointStatus="Creating")
+
+    fake = offline_aws.FakeAws()
+    _deploy(fake, state, "--image-uri", CPU_IMAGE, "--no-smoke-test")
+    fake.answers["sagemaker.DescribeEndpoint"] = creating
+    with pytest.raises(SystemExit) as exit_:
+        autoscale.run(fake.session, autoscale.parse_args(_options(state)), log=lambda _: None)
+    assert "is Creating: scale it once it is InService" in str(exit_.value.code)
+    assert not any(op.startswith("application-autoscaling.") for op in fake.operations())
+
+
 @pytest.mark.parametrize("options", [["--min", "0"], ["--min", "3", "--max", "2"], ["--target", "0"],
                                      ["--scale-in-cooldown", "-1"]])
 def test_autoscale_refuses_bounds_application_auto_scaling_would(options):
@@ -434,3 +450,44 @@ def test_cleanup_skips_scaling_that_is_already_gone(offline_env, tmp_path):
     lines = []
     cleanup.run(fake.session, cleanup.parse_args(["--state", str(state)]), log=lines.append)
     assert lines == ["p: already gone", "%s: already gone" % resource]
+
+
+# --- the limits, as the service models state them
+
+def _shape(service, name):
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service).shape_for(name).metadata
+
+
+def test_the_scripts_limits_are_the_service_models(offline_env):
+    from cloud import deploy, invoke_async
+
+    memory = _shape("sagemaker", "ServerlessMemorySizeInMB")
+    assert (min(deploy.SERVERLESS_MEMORY_MB), max(deploy.SERVERLESS_MEMORY_MB)) == (memory["min"], memory["max"])
+    assert all(b - a == 1024 for a, b in zip(deploy.SERVERLESS_MEMORY_MB, deploy.SERVERLESS_MEMORY_MB[1:]))
+    assert deploy.SERVERLESS_MAX_CONCURRENCY == _shape("sagemaker", "ServerlessMaxConcurrency")["max"]
+    assert deploy.ASYNC_MAX_CONCURRENT_INVOCATIONS == _shape("sagemaker", "MaxConcurrentInvocationsPerInstance")["max"]
+    assert invoke_async.MAX_INVOCATION_TIMEOUT_S == _shape("sagemaker-runtime", "InvocationTimeoutSecondsHeader")["max"]
+
+
+def test_the_readme_hosting_table_states_the_service_models_limits():
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("| hosting mode |"):]
+    table = table[:table.index("\n\n")]
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines()[2:]}
+    assert set(rows) == {"real-time", "serverless", "asynchronous", "multi-model", "batch transform"}
+    # InvokeEndpoint's Body: 6,291,456 bytes, 6 MB.
+    assert _shape("sagemaker-runtime", "BodyBlob")["max"] == 6 * 1024 * 1024
+    assert "6 MB" in rows["real-time"] and "60 s" in rows["real-time"]
+    memory = _shape("sagemaker", "ServerlessMemorySizeInMB")
+    assert "%d-%d MB" % (memory["min"], memory["max"]) in rows["serverless"]
+    assert "MaxConcurrency 1-%d" % _shape("sagemaker", "ServerlessMaxConcurrency")["max"] in rows["serverless"]
+    assert "4 MB" in rows["serverless"] and "CPU image" in rows["serverless"]
+    assert _shape("sagemaker-runtime", "InvocationTimeoutSecondsHeader")["max"] == 3600
+    assert "1 GB" in rows["asynchronous"] and "1 h" in rows["asynchronous"]
+    assert _shape("sagemaker-runtime", "RequestTTLSecondsHeader")["max"] == 6 * 3600 and "6 h" in rows["asynchronous"]
+    assert "CPU instances" in rows["multi-model"]
+    for row, script in (("serverless", "cloud.deploy --serverless"), ("asynchronous", "cloud.deploy --async"),
+                        ("multi-model", "cloud.multi_model"), ("real-time", "cloud.autoscale")):
+        assert script in rows[row], row

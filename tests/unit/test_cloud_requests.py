@@ -351,7 +351,8 @@ def test_a_request_the_service_model_rejects_never_gets_answered(offline_env):
     assert fake.sent == []
 
 
-@pytest.mark.parametrize("script", ["prepare_data", "train", "tune", "deploy", "transform", "lambda_deploy", "cleanup"])
+@pytest.mark.parametrize("script", ["prepare_data", "train", "tune", "deploy", "transform", "lambda_deploy", "cleanup",
+                                    "invoke_async", "multi_model", "autoscale"])
 def test_every_script_explains_itself(script, capsys, monkeypatch):
     import importlib
 
