@@ -88,7 +88,7 @@ def run(boto, args, log=print):
         delete_prefix(boto.client("s3"), state.get("bucket"), state.get("prefix", common.DEFAULT_PREFIX), log, dry)
     if not dry:
         for key in ("lambda_functions", "lambda_roles", "scalable_targets", "endpoints", "endpoint_configs", "models",
-                    "lambda_function", "endpoint", "endpoint_mode", "multi_model_endpoint"):
+                    "lambda_function", "endpoint", "endpoint_mode", "multi_model_endpoint", "multi_model_prefix"):
             state.data.pop(key, None)
         state.save()
 

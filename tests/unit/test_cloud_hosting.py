@@ -334,6 +334,24 @@ def test_multi_model_defaults_to_the_trained_model(offline_env, state):
     assert "sagemaker-runtime.InvokeEndpoint" not in fake.operations()
 
 
+def test_cleanup_deletes_the_multi_model_endpoint_and_its_artifacts(offline_env, state):
+    from cloud import cleanup, multi_model
+
+    fake = offline_aws.FakeAws()
+    fake.objects[tuple(MODEL_DATA[len("s3://"):].split("/", 1))] = b"model"
+    name = multi_model.run(fake.session, multi_model.parse_args(["--image-uri", CPU_IMAGE, "--no-smoke-test"]
+                                                                + _options(state)), log=lambda _: None)
+    start = len(fake.calls)
+    cleanup.run(fake.session, cleanup.parse_args(["--delete-data"] + _options(state)), log=lambda _: None)
+    assert fake.operations()[start:] == ["sagemaker.DeleteEndpoint", "sagemaker.DeleteEndpointConfig",
+                                         "sagemaker.DeleteModel", "s3.ListObjectsV2", "s3.DeleteObjects"]
+    assert fake.last("sagemaker.DeleteEndpoint")["EndpointName"] == name
+    assert fake.last("sagemaker.DeleteModel")["ModelName"] == name
+    assert not [key for _, key in fake.objects if key.startswith("mnist-pytorch/")]
+    after = _read_state(state)
+    assert "multi_model_endpoint" not in after and "multi_model_prefix" not in after
+
+
 @pytest.mark.parametrize("instance_type, cpu", [
     ("ml.m5.large", True), ("ml.c5.xlarge", True), ("ml.r6i.2xlarge", True), ("ml.t2.medium", True),
     ("ml.g5.xlarge", False), ("ml.g4dn.xlarge", False), ("ml.p4d.24xlarge", False), ("ml.inf2.xlarge", False),
