@@ -125,28 +125,24 @@ def _check(p, args):
                   "--sns-error": args.sns_error, "--max-concurrent-invocations": args.max_concurrent_invocations}
     instances = {"--instance-type": args.instance_type, "--instance-count": args.instance_count}
     if not args.serverless and any(v is not None for v in serverless_only.values()):
-        p.error("%s go with --serverless" % " and ".join(k for k, v in serverless_only.items() if v is not None))
+        p.error("%s: only with --serverless" % " and ".join(k for k, v in serverless_only.items() if v is not None))
     if args.serverless and any(v is not None for v in instances.values()):
         p.error("a serverless endpoint has no instances: drop %s"
                 % " and ".join(k for k, v in instances.items() if v is not None))
     if not args.asynchronous and any(v is not None for v in async_only.values()):
-        p.error("%s go with --async" % " and ".join(k for k, v in async_only.items() if v is not None))
+        p.error("%s: only with --async" % " and ".join(k for k, v in async_only.items() if v is not None))
     if args.asynchronous and not args.output:
         p.error("--async needs --output s3://BUCKET/PREFIX: SageMaker writes each answer there")
+    bounds = {"--max-concurrency": (args.max_concurrency, SERVERLESS_MAX_CONCURRENCY),
+              "--max-concurrent-invocations": (args.max_concurrent_invocations, ASYNC_MAX_CONCURRENT_INVOCATIONS),
+              "--instance-count": (args.instance_count, None)}
+    for option, (value, most) in bounds.items():
+        if value is not None and (value < 1 or (most and value > most)):
+            p.error("%s takes 1 to %s, not %d" % (option, most or "your account's quota", value))
     for option in ("--output", "--failure-output"):
         value = async_only[option]
         if value is not None and not value.startswith("s3://"):
             p.error("%s takes an s3:// URI, not %r" % (option, value))
-
-
-def _bounded(low, high):
-    def parse(text):
-        value = int(text)
-        if not low <= value <= high:
-            raise ValueError(text)
-        return value
-    parse.__name__ = "integer from %d to %d" % (low, high)
-    return parse
 
 
 def parse_args(argv=None):
@@ -160,7 +156,7 @@ def parse_args(argv=None):
                    help="an environment variable of the container (repeatable), "
                         "e.g. SAGEMAKER_MODEL_SERVER_TIMEOUT=600")
     p.add_argument("--instance-type", help="default %s (not with --serverless)" % common.DEFAULT_ENDPOINT_INSTANCE)
-    p.add_argument("--instance-count", type=_bounded(1, 10000), help="default 1 (not with --serverless)")
+    p.add_argument("--instance-count", type=int, help="default 1 (not with --serverless)")
     p.add_argument("--no-smoke-test", dest="smoke_test", action="store_false",
                    help="do not send a test digit once the endpoint is up")
     modes = p.add_mutually_exclusive_group()
@@ -170,7 +166,7 @@ def parse_args(argv=None):
     p.add_argument("--memory", type=int, choices=SERVERLESS_MEMORY_MB, metavar="MB",
                    help="--serverless: MemorySizeInMB, one of %s (default %d)"
                    % (", ".join(map(str, SERVERLESS_MEMORY_MB)), DEFAULT_SERVERLESS_MEMORY_MB))
-    p.add_argument("--max-concurrency", type=_bounded(1, SERVERLESS_MAX_CONCURRENCY), metavar="N",
+    p.add_argument("--max-concurrency", type=int, metavar="N",
                    help="--serverless: MaxConcurrency, 1-%d (default %d)"
                    % (SERVERLESS_MAX_CONCURRENCY, DEFAULT_SERVERLESS_MAX_CONCURRENCY))
     p.add_argument("--output", metavar="S3_URI", help="--async: S3OutputPath, where SageMaker writes the answers")
@@ -178,7 +174,7 @@ def parse_args(argv=None):
                    help="--async: S3FailurePath (default: OUTPUT/%s)" % FAILURES)
     p.add_argument("--sns-success", metavar="TOPIC_ARN", help="--async: SNS topic told of each answer (SuccessTopic)")
     p.add_argument("--sns-error", metavar="TOPIC_ARN", help="--async: SNS topic told of each failure (ErrorTopic)")
-    p.add_argument("--max-concurrent-invocations", type=_bounded(1, ASYNC_MAX_CONCURRENT_INVOCATIONS), metavar="N",
+    p.add_argument("--max-concurrent-invocations", type=int, metavar="N",
                    help="--async: MaxConcurrentInvocationsPerInstance, 1-%d (default: SageMaker's choice)"
                    % ASYNC_MAX_CONCURRENT_INVOCATIONS)
     args = p.parse_args(argv)

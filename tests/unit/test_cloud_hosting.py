@@ -124,18 +124,21 @@ def test_async_deploy_without_topics_has_no_notification_config(offline_env, sta
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--memory", "2048"], "--memory go with --serverless"),
-    (["--max-concurrency", "3", "--async", "--output", OUTPUT], "--max-concurrency go with --serverless"),
+    (["--memory", "2048"], "--memory: only with --serverless"),
+    (["--max-concurrency", "3", "--async", "--output", OUTPUT], "--max-concurrency: only with --serverless"),
     (["--serverless", "--instance-type", "ml.m5.large"], "has no instances: drop --instance-type"),
     (["--serverless", "--instance-count", "2"], "has no instances: drop --instance-count"),
     (["--serverless", "--memory", "1500"], "invalid choice: 1500"),
-    (["--serverless", "--max-concurrency", "201"], "--max-concurrency: invalid"),
+    (["--serverless", "--max-concurrency", "201"], "--max-concurrency takes 1 to 200, not 201"),
+    (["--serverless", "--max-concurrency", "0"], "--max-concurrency takes 1 to 200, not 0"),
+    (["--instance-count", "0"], "--instance-count takes 1 to your account's quota, not 0"),
     (["--serverless", "--async"], "not allowed with argument"),
     (["--async"], "--async needs --output"),
-    (["--output", OUTPUT], "--output go with --async"),
-    (["--sns-error", ERROR_TOPIC], "--sns-error go with --async"),
+    (["--output", OUTPUT], "--output: only with --async"),
+    (["--sns-error", ERROR_TOPIC], "--sns-error: only with --async"),
     (["--async", "--output", "my-bucket/out"], "--output takes an s3:// URI"),
-    (["--async", "--output", OUTPUT, "--max-concurrent-invocations", "1001"], "--max-concurrent-invocations: invalid"),
+    (["--async", "--output", OUTPUT, "--max-concurrent-invocations", "1001"],
+     "--max-concurrent-invocations takes 1 to 1000, not 1001"),
 ])
 def test_deploy_refuses_options_of_another_mode(options, message, capsys):
     from cloud import deploy
