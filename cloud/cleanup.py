@@ -2,16 +2,18 @@
 
     python -m cloud.cleanup [--delete-data] [--dry-run]
 
-In this order: the Lambda function, its IAM role and inline policy, the endpoints, endpoint
-configs and models, jobs still running (stopped: SageMaker keeps the records of finished
-jobs, which cost nothing), and with --delete-data every object under s3://BUCKET/PREFIX/.
+In this order: the Lambda function, its IAM role and inline policy, the autoscaling policies and
+scalable targets (cloud.autoscale), the endpoints, endpoint configs and models, jobs still running
+(stopped: SageMaker keeps the records of finished jobs, which cost nothing), and with
+--delete-data every object under s3://BUCKET/PREFIX/.
 What is already gone is skipped, so a second run is harmless.
 """
 import sys
 
-from cloud import common
+from cloud import autoscale, common
 
-NOT_FOUND = ("ResourceNotFoundException", "NoSuchEntity", "ValidationException", "NoSuchBucket")
+NOT_FOUND = ("ResourceNotFoundException", "NoSuchEntity", "ValidationException", "NoSuchBucket",
+             "ObjectNotFoundException")
 RUNNING = ("InProgress", "Stopping")
 
 
@@ -47,6 +49,7 @@ def _attempt(action, what, log, dry_run, call):
 def run(boto, args, log=print):
     state = common.State(args.state)
     sm, iam, lam = boto.client("sagemaker"), boto.client("iam"), boto.client("lambda")
+    scaling = boto.client("application-autoscaling")
     dry = args.dry_run
     for name in state.get("lambda_functions", []):
         _attempt("deleted Lambda function", name, log, dry, lambda: lam.delete_function(FunctionName=name))
@@ -54,6 +57,15 @@ def run(boto, args, log=print):
         _attempt("deleted inline policy of", role, log, dry,
                  lambda: iam.delete_role_policy(RoleName=role, PolicyName=role))
         _attempt("deleted IAM role", role, log, dry, lambda: iam.delete_role(RoleName=role))
+    # Before the endpoints: DeleteEndpoint deregisters a scaled variant itself only for a caller
+    # allowed DeregisterScalableTarget, and fails for one that is not; done here, each step is logged.
+    for target in state.get("scalable_targets", []):
+        scaled = dict(ServiceNamespace=autoscale.SERVICE_NAMESPACE, ResourceId=target["ResourceId"],
+                      ScalableDimension=autoscale.SCALABLE_DIMENSION)
+        _attempt("deleted scaling policy", target["PolicyName"], log, dry,
+                 lambda: scaling.delete_scaling_policy(PolicyName=target["PolicyName"], **scaled))
+        _attempt("deregistered scalable target", target["ResourceId"], log, dry,
+                 lambda: scaling.deregister_scalable_target(**scaled))
     for name in state.get("endpoints", []):
         _attempt("deleted endpoint", name, log, dry, lambda: sm.delete_endpoint(EndpointName=name))
     for name in state.get("endpoint_configs", []):
@@ -75,8 +87,8 @@ def run(boto, args, log=print):
     if args.delete_data and state.get("bucket"):
         delete_prefix(boto.client("s3"), state.get("bucket"), state.get("prefix", common.DEFAULT_PREFIX), log, dry)
     if not dry:
-        for key in ("lambda_functions", "lambda_roles", "endpoints", "endpoint_configs", "models", "lambda_function",
-                    "endpoint"):
+        for key in ("lambda_functions", "lambda_roles", "scalable_targets", "endpoints", "endpoint_configs", "models",
+                    "lambda_function", "endpoint", "endpoint_mode", "multi_model_endpoint", "multi_model_prefix"):
             state.data.pop(key, None)
         state.save()
 

@@ -10,10 +10,13 @@ inside local_mode.offline's socket guard as well.
 Answers are functions of (params, fake) keyed by "service.Operation"; a call without an answer
 fails the test and is listed in `fake.unanswered`.
 """
+import contextlib
 import copy
 import datetime
 import io
 import json
+import os
+import urllib.parse
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -23,6 +26,24 @@ from botocore.validate import validate_parameters
 REGION = "us-east-1"
 ACCOUNT = "111122223333"
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+@contextlib.contextmanager
+def sdk_offline(workdir):
+    """The SageMaker SDK v2 kept on this machine: local_mode.offline's variables and socket guard,
+    its deprecation warning silenced; yields the guard (its `refused` lists what was stopped)."""
+    from local_mode import offline
+
+    saved = os.environ.get("SAGEMAKER_SUPPRESS_V2_WARNING")
+    os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
+    try:
+        with offline.offline_environment(workdir), offline.RequestGuard() as guard:
+            yield guard
+    finally:
+        if saved is None:
+            os.environ.pop("SAGEMAKER_SUPPRESS_V2_WARNING")
+        else:
+            os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = saved
 
 
 class AwsError(Exception):
@@ -206,6 +227,30 @@ def _describe_endpoint(params, fake):
             "CreationTime": NOW, "LastModifiedTime": NOW}
 
 
+def _describe_endpoint_config(params, fake):
+    name = params["EndpointConfigName"]
+    created = _created(fake, "sagemaker.CreateEndpointConfig", "EndpointConfigName", name)
+    kept = {k: created[k] for k in ("ProductionVariants", "AsyncInferenceConfig", "DataCaptureConfig", "KmsKeyId")
+            if k in created}
+    return dict(kept, EndpointConfigName=name, EndpointConfigArn=_arn("sagemaker", "endpoint-config", name),
+                CreationTime=NOW)
+
+
+def _invoke_endpoint_async(params, fake):
+    """Where SageMaker will put the answer (or the failure): the endpoint config's S3 paths."""
+    endpoint = _created(fake, "sagemaker.CreateEndpoint", "EndpointName", params["EndpointName"])
+    config = _created(fake, "sagemaker.CreateEndpointConfig", "EndpointConfigName", endpoint["EndpointConfigName"])
+    if "AsyncInferenceConfig" not in config:
+        raise AwsError("ValidationException", "Endpoint %s is not an asynchronous endpoint" % params["EndpointName"])
+    output = config["AsyncInferenceConfig"]["OutputConfig"]
+    inference_id = params.get("InferenceId") or "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    answer = {"InferenceId": inference_id,
+              "OutputLocation": "%s/%s.out" % (output["S3OutputPath"].rstrip("/"), inference_id)}
+    if output.get("S3FailurePath"):
+        answer["FailureLocation"] = "%s/%s-error.out" % (output["S3FailurePath"].rstrip("/"), inference_id)
+    return answer
+
+
 def _describe_transform_job(params, fake):
     name = params["TransformJobName"]
     created = dict(_created(fake, "sagemaker.CreateTransformJob", "TransformJobName", name))
@@ -227,6 +272,29 @@ def _get_object(params, fake):
     if key not in fake.objects:
         raise AwsError("NoSuchKey", "The specified key does not exist.", 404)
     return {"Body": stream(fake.objects[key]), "ContentLength": len(fake.objects[key])}
+
+
+def _head_object(params, fake):
+    key = (params["Bucket"], params["Key"])
+    if key not in fake.objects:
+        # HeadObject has no body, so S3's error code is the bare status.
+        raise AwsError("404", "Not Found", 404)
+    return {"ContentLength": len(fake.objects[key]), "ETag": '"fake"'}
+
+
+def _copy_object(params, fake):
+    # botocore has already turned CopySource's {"Bucket", "Key"} into the x-amz-copy-source header's
+    # "bucket/key", URL-quoted.
+    source = params["CopySource"]
+    if isinstance(source, dict):
+        key = (source["Bucket"], source["Key"])
+    else:
+        bucket, _, name = urllib.parse.unquote(source.split("?versionId=")[0]).partition("/")
+        key = (bucket, name)
+    if key not in fake.objects:
+        raise AwsError("NoSuchKey", "The specified key does not exist.", 404)
+    fake.objects[(params["Bucket"], params["Key"])] = fake.objects[key]
+    return {"CopyObjectResult": {"ETag": '"fake"', "LastModified": NOW}}
 
 
 def _list_objects(params, fake):
@@ -262,12 +330,22 @@ def _get_function(params, fake):
     return {"Configuration": {"FunctionName": params["FunctionName"], "State": "Active", "LastUpdateStatus": "Successful"}}
 
 
+def _scaling_policy(params, fake):
+    return {"PolicyARN": "arn:aws:autoscaling:%s:%s:scalingPolicy:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:"
+                         "resource/sagemaker/%s:policyName/%s"
+                         % (REGION, ACCOUNT, params["ResourceId"], params["PolicyName"]),
+            "Alarms": [{"AlarmName": "TargetTracking-%s-AlarmHigh" % params["ResourceId"],
+                        "AlarmARN": "arn:aws:cloudwatch:%s:%s:alarm:TargetTracking-high" % (REGION, ACCOUNT)}]}
+
+
 def default_answers():
     return {
         "sts.GetCallerIdentity": lambda p, f: {"UserId": "AIDAFAKEFAKEFAKEFAKE", "Account": ACCOUNT,
                                                "Arn": "arn:aws:iam::%s:user/tester" % ACCOUNT},
         "s3.PutObject": _put_object,
         "s3.GetObject": _get_object,
+        "s3.HeadObject": _head_object,
+        "s3.CopyObject": _copy_object,
         "s3.ListObjectsV2": _list_objects,
         "s3.DeleteObjects": _delete_objects,
         "sagemaker.CreateTrainingJob": lambda p, f: {"TrainingJobArn": _arn("sagemaker", "training-job", p["TrainingJobName"])},
@@ -280,12 +358,20 @@ def default_answers():
             "EndpointConfigArn": _arn("sagemaker", "endpoint-config", p["EndpointConfigName"])},
         "sagemaker.CreateEndpoint": lambda p, f: {"EndpointArn": _arn("sagemaker", "endpoint", p["EndpointName"])},
         "sagemaker.DescribeEndpoint": _describe_endpoint,
+        "sagemaker.DescribeEndpointConfig": _describe_endpoint_config,
         "sagemaker.CreateTransformJob": lambda p, f: {"TransformJobArn": _arn("sagemaker", "transform-job", p["TransformJobName"])},
         "sagemaker.DescribeTransformJob": _describe_transform_job,
         "sagemaker.DeleteEndpoint": lambda p, f: {},
         "sagemaker.DeleteEndpointConfig": lambda p, f: {},
         "sagemaker.DeleteModel": lambda p, f: {},
         "sagemaker-runtime.InvokeEndpoint": _invoke_endpoint,
+        "sagemaker-runtime.InvokeEndpointAsync": _invoke_endpoint_async,
+        "application-autoscaling.RegisterScalableTarget": lambda p, f: {
+            "ScalableTargetARN": "arn:aws:application-autoscaling:%s:%s:scalable-target/056a1b2c3d4e5f6a7b8c"
+                                 % (REGION, ACCOUNT)},
+        "application-autoscaling.PutScalingPolicy": _scaling_policy,
+        "application-autoscaling.DeleteScalingPolicy": lambda p, f: {},
+        "application-autoscaling.DeregisterScalableTarget": lambda p, f: {},
         "iam.CreateRole": _create_role,
         "iam.PutRolePolicy": lambda p, f: {},
         "iam.DeleteRolePolicy": lambda p, f: {},

@@ -9,14 +9,12 @@ operations and their key parameters; a few edge cases run on their own.
 import base64
 import io
 import json
-import os
 import re
 import zipfile
 
 import pytest
 
 import offline_aws
-from local_mode import offline
 from support import MNIST_DIR, mnist
 
 pytestmark = pytest.mark.unit
@@ -31,16 +29,8 @@ TRAINER_LINE = ("#metrics epoch=12 train_loss=0.512345 test_loss=0.016789 test_a
 
 @pytest.fixture(scope="module")
 def offline_env(tmp_path_factory):
-    saved = os.environ.get("SAGEMAKER_SUPPRESS_V2_WARNING")
-    os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
-    try:
-        with offline.offline_environment(tmp_path_factory.mktemp("sdk")), offline.RequestGuard() as guard:
-            yield guard
-    finally:
-        if saved is None:
-            os.environ.pop("SAGEMAKER_SUPPRESS_V2_WARNING")
-        else:
-            os.environ["SAGEMAKER_SUPPRESS_V2_WARNING"] = saved
+    with offline_aws.sdk_offline(tmp_path_factory.mktemp("sdk")) as guard:
+        yield guard
 
 
 def _run_lambda(fake):
@@ -361,7 +351,8 @@ def test_a_request_the_service_model_rejects_never_gets_answered(offline_env):
     assert fake.sent == []
 
 
-@pytest.mark.parametrize("script", ["prepare_data", "train", "tune", "deploy", "transform", "lambda_deploy", "cleanup"])
+@pytest.mark.parametrize("script", ["prepare_data", "train", "tune", "deploy", "transform", "lambda_deploy", "cleanup",
+                                    "invoke_async", "multi_model", "autoscale"])
 def test_every_script_explains_itself(script, capsys, monkeypatch):
     import importlib
 
