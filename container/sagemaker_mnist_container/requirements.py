@@ -28,8 +28,9 @@ PIP_DEFAULTS = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PIP_PROGRESS_BAR": "off",
 }
-# pip's lines that say why it failed.
+# pip's lines that say why it failed, and those that warn (an index it cannot reach, retried).
 _REASON_PREFIX = "ERROR:"
+_WARNING_PREFIX = "WARNING:"
 
 
 class RequirementsError(RuntimeError):
@@ -61,6 +62,8 @@ def install(path, environ=None):
         if line.startswith(_REASON_PREFIX):
             reasons.append(line[len(_REASON_PREFIX):].strip())
             logger.error("%s", line)
+        elif line.startswith(_WARNING_PREFIX):
+            logger.warning("%s", line)
         else:
             logger.info("%s", line)
     status = process.wait()
