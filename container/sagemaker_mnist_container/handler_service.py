@@ -39,6 +39,8 @@ class HandlerService:
         self._model = None
         self._functions = {}
         self._passing = {}
+        # Whether any of the model's functions takes the requests' custom attributes.
+        self._wants_attributes = False
         self._settings = Settings()
         # Whether requests of one MMS batch can share a forward pass (together).
         self._together = False
@@ -52,6 +54,7 @@ class HandlerService:
                                                                   self._settings.program_given)
             self._model = self._call("model_fn", context, model_dir)
             self._together = all_built_in(self._functions)
+            self._wants_attributes = any(passing.custom_attributes for passing in self._passing.values())
         except BaseException as error:
             give_up(model_dir, error, traceback.format_exc(), getattr(context, "model_name", None))
 
@@ -74,9 +77,12 @@ class HandlerService:
         token = logs.REQUEST_ID.set(mms_requests.request_id(context, index))
         try:
             body, content_type, accept, encoding = mms_requests.read(context, index, request, self._settings)
-            attributes = custom_attributes.from_headers(mms_requests.headers(context, index))
+            attributes = None
+            if self._wants_attributes:
+                attributes = custom_attributes.from_headers(mms_requests.headers(context, index))
             try:
-                custom_attributes.check_request(attributes)
+                if attributes is not None:
+                    custom_attributes.check_request(attributes)
                 body = mms_requests.checked(body, encoding, self._settings)
                 result = self._transform(body, content_type, accept, context, attributes)
                 answer = mms_requests.respond(context, index, result, accept)

@@ -75,3 +75,12 @@ def test_the_extra_index_from_the_environment_reaches_pip(tmp_path):
     env.pop("PIP_FIND_LINKS", None)
     requirements.install(str(path), env)
     assert (tmp_path / "target" / "digit_names.py").is_file()
+
+
+def test_the_toolkit_install_step_that_serve_replaces_is_still_there():
+    # serve replaces sagemaker-inference's _install_requirements (serving.py); a toolkit without it
+    # would install the file a second time.
+    from sagemaker_inference import model_server
+
+    assert callable(model_server._install_requirements)
+    assert model_server.REQUIREMENTS_PATH.endswith("/model/code/requirements.txt")
