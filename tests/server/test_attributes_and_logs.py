@@ -87,7 +87,7 @@ def test_every_line_is_one_json_object_and_a_workers_line_has_its_request_id(jso
             continue
         if not (isinstance(fields, dict) and {"time", "level", "logger", "message"} <= set(fields)):
             not_json.append(line)
-    assert not not_json, "lines that are not JSON objects with time, level, logger, message:\n" + "\n".join(not_json[:20])
+    assert not not_json, "not JSON objects with time, level, logger, message:\n" + "\n".join(not_json[:20])
 
 
 def test_ping_is_not_in_the_access_log_at_info(json_server):
