@@ -125,3 +125,19 @@ def test_the_endpoints_index_settings_reach_pip(trained_model, tmp_path):  # noq
         logs = container.logs()
     assert logs.count("Looking in indexes: %sempty-index, %sindex" % (CODE_IN_IMAGE, CODE_IN_IMAGE)) == 1, logs
     assert "installing packages from requirements.txt" not in logs  # the toolkit's own install
+
+
+def test_a_failed_load_in_the_json_format_is_json_to_the_last_line(trained_model, tmp_path):  # noqa: F811
+    # serve exits at once after a failed load: what the model server wrote last must still come out.
+    model_dir = trained_model.copy_to(tmp_path / "model")
+    (model_dir / "model.json").write_text('{"width": "not a number"}')
+    readable(model_dir)
+    with running({model_dir: "/opt/ml/model"}, {"SAGEMAKER_MNIST_LOG_FORMAT": "json"}) as container:
+        wait_for(lambda: not container.state()["Running"], 120, 0.5, "the container to exit")
+        state, logs = container.state(), container.logs()
+    assert state["ExitCode"] == 1, logs[-3000:]
+    lines = _objects(logs)
+    reasons = [line for line in lines if line["logger"] == "serve" and line["level"] == "ERROR"]
+    assert reasons and "the model in /opt/ml/model: ModelLoadError" in reasons[0]["message"], logs[-3000:]
+    # The worker's own account of the failure, relayed by MMS, is there too.
+    assert [line for line in lines if line["logger"] != "serve" and "ModelLoadError" in line["message"]], logs[-3000:]

@@ -1,7 +1,8 @@
-"""A model's code/requirements.txt through `serve`'s real entry point, without Docker: one that
-cannot be installed stops `serve` within seconds, exit 1, with pip's reason and before anything
-else starts; PIP_INDEX_URL and PIP_EXTRA_INDEX_URL from the environment reach pip. No network:
-the indexes are folders (file://), one empty, one with a tiny wheel (wheels.py)."""
+"""What `serve` (its real entry point, without Docker) does before anything else starts: a log
+setting it cannot use stops it with exit 2 and the variable's name; a model's code/requirements.txt
+that cannot be installed stops it within seconds, exit 1, with pip's reason; PIP_INDEX_URL and
+PIP_EXTRA_INDEX_URL from the environment reach pip. No network: the indexes are folders
+(file://), one empty, one with a tiny wheel (wheels.py)."""
 import json
 import os
 import subprocess
@@ -84,3 +85,13 @@ def test_the_toolkit_install_step_that_serve_replaces_is_still_there():
 
     assert callable(model_server._install_requirements)
     assert model_server.REQUIREMENTS_PATH.endswith("/model/code/requirements.txt")
+
+
+@pytest.mark.parametrize("name, value", [("SAGEMAKER_CONTAINER_LOG_LEVEL", "loud"),
+                                         ("SAGEMAKER_MNIST_LOG_FORMAT", "xml")])
+def test_a_log_setting_serve_cannot_use_stops_it_naming_the_variable(tmp_path, name, value):
+    done, seconds, output = _serve(tmp_path, "%s\n" % MISSING, {name: value})
+    assert done.returncode == 2, output
+    (line,) = [line for line in output.splitlines() if "cannot start:" in line]
+    assert "%s=%r" % (name, value) in line
+    assert "pip" not in output  # before the requirements
