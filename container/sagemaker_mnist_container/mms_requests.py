@@ -24,20 +24,20 @@ def read(context, index, request, settings):
     """(body bytes, content type, accept, content encoding) of request `index` of MMS's batch; a
     missing or */* accept is the endpoint's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT). MMS hands
     the worker every header of the request (Content-Encoding too) and leaves the body as it came."""
-    headers = _headers(context, index)
-    content_type = headers.get("content-type")
-    if content_type is None and isinstance(headers.get("body"), dict):
+    named = headers(context, index)
+    content_type = named.get("content-type")
+    if content_type is None and isinstance(named.get("body"), dict):
         # MMS also files the body's content type under the parameter's name.
-        content_type = headers["body"].get("content-type")
-    accept = headers.get("accept")
+        content_type = named["body"].get("content-type")
+    accept = named.get("accept")
     if not accept or accept.strip() == "*/*":
         accept = settings.default_accept
-    return _body(request), content_type, accept, headers.get("content-encoding")
+    return _body(request), content_type, accept, named.get("content-encoding")
 
 
 def headers(context, index):
     """Request `index`'s headers, their names lower-cased."""
-    return _headers(context, index)
+    return {key.lower(): value for key, value in context.get_all_request_header(index).items()}
 
 
 def request_id(context, index):
@@ -102,10 +102,6 @@ def as_bytes(response):
         return response.encode("utf-8")
     # What a handler may return besides bytes: numbers, lists, arrays, tensors.
     return json.dumps(response, default=lambda value: value.tolist()).encode()
-
-
-def _headers(context, index):
-    return {key.lower(): value for key, value in context.get_all_request_header(index).items()}
 
 
 def _body(request):
