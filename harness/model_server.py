@@ -16,7 +16,7 @@ import time
 
 import requests
 
-from sagemaker_mnist_container import endpoint_setup, preload
+from sagemaker_mnist_container import endpoint_setup, json_lines, logs, preload
 from sagemaker_mnist_container.settings import Settings
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -115,7 +115,8 @@ class ModelServer:
             env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
             self.preloader = preload.start(
                 socket_path, env={**env, "PYTHONPATH": os.pathsep.join([str(CODE), str(CONTAINER)])},
-                stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+                start_new_session=True, **self._output())
+            self._relay(self.preloader)
             env.update(preload.environment(socket_path, env))
             launcher = str(CONTAINER / "bin" / "multi-model-server")
         command = [launcher, "--start", "--foreground",
@@ -124,12 +125,26 @@ class ModelServer:
         if not self.settings.multi_model:
             command += ["--models", "model=%s" % self.model_dir]
         # A session of its own: MMS's workers outlive its JVM, so stopping means the whole group.
-        self.process = subprocess.Popen(command, cwd=self.workdir, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(command, cwd=self.workdir, env=env, start_new_session=True, **self._output())
+        self._relay(self.process)
         if not self.settings.multi_model:
             self.setup = threading.Thread(target=self._set_up, name="endpoint-setup", daemon=True)
             self.setup.start()
         return self
+
+    def _output(self):
+        # In the json log format `serve` passes its children's output through json_lines; so here.
+        if self.settings.log_format == logs.JSON:
+            return {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        return {"stdout": self._log, "stderr": subprocess.STDOUT}
+
+    def _relay(self, process):
+        if self.settings.log_format != logs.JSON:
+            return
+        for stream, (_, level, name) in zip((process.stdout, process.stderr), json_lines.STREAMS):
+            threading.Thread(target=json_lines.copy, args=(os.dup(stream.fileno()), self._log.fileno(), level, name),
+                             daemon=True).start()
+            stream.close()
 
     def _set_up(self):
         try:

@@ -42,6 +42,7 @@ class InProcessService:
         self.context = Context(model_name, str(model_dir), None, 1, None, "1.1.11")
         self.service = HandlerService()
         self.service.initialize(self.context)
+        self.response_headers = []
 
     def invoke(self, body, content_type=None, accept=None, headers=None):
         """Returns (status, content type, body bytes)."""
@@ -67,6 +68,8 @@ class InProcessService:
             batch.append({"body": bytearray(body)})
         self.context.request_processor = processors
         responses = self.service.handle(batch, self.context)
+        # Each answer's headers, as the worker hands them to MMS (custom attributes among them).
+        self.response_headers = [processor.get_response_headers() for processor in processors]
         return [(processor.get_response_status_code(), processor.get_response_header("content-type"), bytes(response))
                 for processor, response in zip(processors, responses)]
 

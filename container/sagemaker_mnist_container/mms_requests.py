@@ -12,6 +12,7 @@ from sagemaker_mnist.codecs import content_encodings
 from sagemaker_mnist.codecs.content_types import media_type
 from sagemaker_mnist.errors import BadRequest, ClientError, PayloadTooLarge
 
+from sagemaker_mnist_container import logs
 from sagemaker_mnist_container.load_failure import one_line
 
 logger = logging.getLogger(__name__)
@@ -23,15 +24,26 @@ def read(context, index, request, settings):
     """(body bytes, content type, accept, content encoding) of request `index` of MMS's batch; a
     missing or */* accept is the endpoint's default (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT). MMS hands
     the worker every header of the request (Content-Encoding too) and leaves the body as it came."""
-    headers = {key.lower(): value for key, value in context.get_all_request_header(index).items()}
-    content_type = headers.get("content-type")
-    if content_type is None and isinstance(headers.get("body"), dict):
+    named = headers(context, index)
+    content_type = named.get("content-type")
+    if content_type is None and isinstance(named.get("body"), dict):
         # MMS also files the body's content type under the parameter's name.
-        content_type = headers["body"].get("content-type")
-    accept = headers.get("accept")
+        content_type = named["body"].get("content-type")
+    accept = named.get("accept")
     if not accept or accept.strip() == "*/*":
         accept = settings.default_accept
-    return _body(request), content_type, accept, headers.get("content-encoding")
+    return _body(request), content_type, accept, named.get("content-encoding")
+
+
+def headers(context, index):
+    """Request `index`'s headers, their names lower-cased."""
+    return {key.lower(): value for key, value in context.get_all_request_header(index).items()}
+
+
+def request_id(context, index):
+    """MMS's id of request `index` (the x-request-id of its answer), or None outside MMS's batches."""
+    ids = getattr(context, "request_ids", None)
+    return ids.get(index) if ids else None
 
 
 def checked(body, content_encoding, settings):
@@ -60,7 +72,11 @@ def error(context, index, error):
         context.set_response_status(code=error.status_code, phrase=one_line(error.phrase), idx=index)
         context.set_response_content_type(index, "application/json")
         return _error_body(error)
-    logger.error("inference failed", exc_info=error)
+    token = logs.REQUEST_ID.set(request_id(context, index))
+    try:
+        logger.error("inference failed", exc_info=error)
+    finally:
+        logs.REQUEST_ID.reset(token)
     context.set_response_status(code=500, phrase="Internal Server Error", idx=index)
     context.set_response_content_type(index, "application/json")
     return json.dumps({"error": "Internal Server Error",

@@ -28,9 +28,10 @@ import sys
 import threading
 import time
 
-from sagemaker_mnist_container import server_exit
+from sagemaker_mnist_container import logs, server_exit
 from sagemaker_mnist_container.launcher import BIN_DIR
 from sagemaker_mnist_container.load_failure import SERVE_PID_ENV
+from sagemaker_mnist_container.settings import log_settings
 # The wire format and names are the client's: it runs with the standard library alone.
 from sagemaker_mnist_container.preload_client import HEADER, SOCKET_ENV, WORKER_PYTHON_ENV
 
@@ -74,8 +75,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         sys.exit("usage: python -m sagemaker_mnist_container.preload SOCKET")
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
-                        format="%(asctime)s [%(levelname)s] %(name)s - %(message)s")
+    # serve has checked the settings already; their log level and format are the container's.
+    log = log_settings()
+    logs.configure(log["log_level"], log["log_format"])
     _die_with_parent()
     # Listening before the imports: a backend that asks early waits in the backlog, not elsewhere.
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -15,6 +15,10 @@ process stops the server and exits 1 too.
 
 When one of the container's processes dies, sagemaker_mnist_container.supervise replaces it or,
 if it was the model server, exits 1; `docker stop` (SIGTERM) still ends the container with 0.
+
+Before anything starts, the model's code/requirements.txt is installed
+(sagemaker_mnist_container.requirements); if it cannot be, this process exits 1 with pip's reason.
+Log lines follow SAGEMAKER_CONTAINER_LOG_LEVEL and SAGEMAKER_MNIST_LOG_FORMAT (logs).
 """
 import logging
 import os
@@ -26,7 +30,7 @@ import warnings
 
 import psutil
 
-from sagemaker_mnist_container import endpoint_setup, preload, server_exit, supervise
+from sagemaker_mnist_container import endpoint_setup, json_lines, logs, preload, requirements, server_exit, supervise
 from sagemaker_mnist_container import settings as settings_module
 from sagemaker_mnist_container.load_failure import SERVE_PID_ENV, failure_report
 
@@ -39,18 +43,37 @@ HANDLER_SERVICE = "sagemaker_mnist_container.handler_service"
 PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
 # What start_model_server looks for in a process's command line to find the server.
 MMS_MAIN_CLASS = "com.amazonaws.ml.mms.ModelServer"
+# Where SageMaker puts the model (sagemaker-inference reads the same variable and default).
+BASE_DIR = "SAGEMAKER_BASE_DIR"
+DEFAULT_BASE_DIR = "/opt/ml"
+# sagemaker-inference's own logger, which has a handler and a format of its own.
+TOOLKIT_LOGGER = "sagemaker-inference"
+# In the json log format: the pipes every process started from here writes into (json_lines).
+_relay = None
 
 
 def main():
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s - %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
     try:
         settings = settings_module.Settings.from_env()
     except settings_module.SettingsError as e:
+        logs.configure(logging.INFO, logs.TEXT)
         logger.error("cannot start: %s", e)
         sys.exit(2)
+    global _relay
+    if settings.log_format == logs.JSON:
+        _relay = json_lines.Relay()
+    logs.configure(settings.log_level, settings.log_format, _relay.stdout if _relay else None)
+    # First of all: a model whose requirements cannot be installed never serves, so nothing
+    # else need start (requirements.py).
+    wanted = requirements.path_in(model_code_dir(settings.multi_model))
+    if wanted:
+        try:
+            requirements.install(wanted)
+        except requirements.RequirementsError as e:
+            logger.error("cannot start: %s", e)
+            _drain()
+            logging.shutdown()
+            sys.exit(1)
     load_failures = os.path.join(tempfile.gettempdir(), "mnist-load-failures-%d" % os.getpid())
     os.environ.update(settings.toolkit_environment(PLUGIN_JAR, load_failures))
     # First, so that torch is imported while the JVM starts (sagemaker_mnist_container.preload).
@@ -73,8 +96,25 @@ def main():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     from sagemaker_inference import model_server
 
+    logs.adopt(logging.getLogger(TOOLKIT_LOGGER))
+    # The toolkit installs code/requirements.txt in start_model_server and has no setting to skip
+    # it; serve has installed it above (requirements.py says why), and a second install into
+    # PIP_TARGET would download and copy everything again.
+    model_server._install_requirements = _installed_already
     model_server.start_model_server(handler_service=HANDLER_SERVICE)
+    _drain()
     supervise.after_model_server(_stop_model_server)
+
+
+def model_code_dir(multi_model, environ=None):
+    """The model's code/ folder, where sagemaker-inference looks for requirements.txt."""
+    env = os.environ if environ is None else environ
+    base = env.get(BASE_DIR) or DEFAULT_BASE_DIR
+    return os.path.join(base, "models" if multi_model else "model", "code")
+
+
+def _installed_already():
+    pass
 
 
 def _set_up(settings):
@@ -115,6 +155,13 @@ def _stop_model_server():
     _, alive = psutil.wait_procs(servers, timeout=10)
     for process in alive:
         process.kill()
+    # Every caller exits next: what the server's last lines left in the pipes goes out first.
+    _drain()
+
+
+def _drain():
+    if _relay is not None:
+        _relay.drain()
 
 
 if __name__ == "__main__":

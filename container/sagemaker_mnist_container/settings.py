@@ -6,8 +6,11 @@ SageMaker sets these on the container (CreateModel's Environment, the SDK's `env
 transform's own); the names are SageMaker's, verbatim.
 """
 import dataclasses
+import logging
 import math
 import os
+
+from sagemaker_mnist_container import logs
 
 BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"
 MODEL_SERVER_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
@@ -25,6 +28,12 @@ MODEL_SERVER_MAX_BATCH_DELAY = "SAGEMAKER_MODEL_SERVER_MAX_BATCH_DELAY"
 # Batch transform sets these (the SDK's local mode too) from the job's own parameters.
 BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"
 MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+# The SDK's Model(container_log_level=...) sets this (logging.INFO, "20", by default); AWS's
+# framework containers read it as a Python level, a number or a name.
+CONTAINER_LOG_LEVEL = "SAGEMAKER_CONTAINER_LOG_LEVEL"
+# This image's own: "json" for one JSON object per log line (time, level, logger, message and, for a
+# request's lines, request_id), from serve, the preloader, MMS and the workers alike.
+LOG_FORMAT = "SAGEMAKER_MNIST_LOG_FORMAT"
 
 # The name sagemaker-inference's start_model_server gives an endpoint's single model.
 ENDPOINT_MODEL = "model"
@@ -47,6 +56,12 @@ BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # sagemaker-inference's default: the JVM sizes its heap from the machine, not the cgroup.
 DEFAULT_VMARGS = "-XX:-UseContainerSupport"
 OUTPUT_TYPES = ("application/json", "text/csv", "application/jsonlines", "application/x-npy")
+LOG_FORMATS = (logs.TEXT, logs.JSON)
+DEFAULT_LOG_LEVEL = logging.INFO
+# The names Python's logging knows, and the two log4j spells its own way.
+LOG_LEVEL_NAMES = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
+                   "WARN": logging.WARNING, "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL,
+                   "FATAL": logging.CRITICAL}
 
 
 class SettingsError(ValueError):
@@ -68,6 +83,8 @@ class Settings:
     vmargs: str = DEFAULT_VMARGS
     batch_size: int = DEFAULT_BATCH_SIZE
     max_batch_delay_ms: int = DEFAULT_MAX_BATCH_DELAY_MS
+    log_level: int = DEFAULT_LOG_LEVEL
+    log_format: str = LOG_FORMATS[0]
 
     @property
     def max_payload_bytes(self):
@@ -108,6 +125,7 @@ class Settings:
             batch_size=_integer(env, MODEL_SERVER_BATCH_SIZE, DEFAULT_BATCH_SIZE, low=1, high=1000),
             max_batch_delay_ms=_integer(env, MODEL_SERVER_MAX_BATCH_DELAY, DEFAULT_MAX_BATCH_DELAY_MS,
                                         low=0, high=10000),
+            **log_settings(env),
         )
 
     def toolkit_environment(self, plugin_jar, load_failures_dir=None):
@@ -123,6 +141,8 @@ class Settings:
             "-Dmnist.max_concurrent_transforms=%d" % self.max_concurrent_transforms,
             "-Dmnist.batch_strategy=%s" % self.batch_strategy,
             "-Dmnist.max_payload_in_mb=%d" % self.max_payload_mb,
+            # Lookups of log4j2.xml: MMS's log level and layout follow the container's (logs.py).
+            *("-D%s=%s" % item for item in logs.log4j_properties(self.log_level, self.log_format).items()),
         ])
         if not self.multi_model:
             # The model the plugin's /ping waits for (Ping.java).
@@ -146,6 +166,29 @@ class Settings:
             "MMS_MAX_RESPONSE_SIZE": transport_limit,
             **({LOAD_FAILURES_DIR: load_failures_dir} if self.multi_model and load_failures_dir else {}),
         }
+
+
+def log_settings(environ=None):
+    """{"log_level": a Python level, "log_format": "text" or "json"} from the environment: what the
+    preloader and the workers read of the settings besides serve."""
+    env = os.environ if environ is None else environ
+    raw = (env.get(CONTAINER_LOG_LEVEL) or "").strip()
+    if not raw:
+        level = DEFAULT_LOG_LEVEL
+    elif raw.isdigit():
+        level = int(raw)
+        if not logging.NOTSET < level <= logging.CRITICAL:
+            raise SettingsError("%s=%r must be between 1 and %d (10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL)"
+                                % (CONTAINER_LOG_LEVEL, raw, logging.CRITICAL))
+    elif raw.upper() in LOG_LEVEL_NAMES:
+        level = LOG_LEVEL_NAMES[raw.upper()]
+    else:
+        raise SettingsError("%s=%r is neither a number nor one of %s"
+                            % (CONTAINER_LOG_LEVEL, raw, ", ".join(LOG_LEVEL_NAMES)))
+    log_format = (env.get(LOG_FORMAT) or LOG_FORMATS[0]).strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError("%s=%r is not one of %s" % (LOG_FORMAT, log_format, ", ".join(LOG_FORMATS)))
+    return {"log_level": level, "log_format": log_format}
 
 
 def default_workers():

@@ -8,8 +8,11 @@ model.json) the MNIST handlers; around anything else (a model_fn of the user's o
 and no model.json) sagemaker_mnist_container.pytorch_defaults. Each function's signature is
 checked once, here, not per request. A function that takes one argument more than the contract
 gives it, or declares a `context` parameter, also receives MMS's context (system_properties:
-model_dir, gpu_id), as with the toolkits.
+model_dir, gpu_id), as with the toolkits. A request function (input_fn, predict_fn, output_fn,
+transform_fn) that declares a `custom_attributes` parameter receives the request's SageMaker
+custom attributes by that keyword (custom_attributes.py); one that does not is called as before.
 """
+import dataclasses
 import importlib.util
 import inspect
 import logging
@@ -19,7 +22,7 @@ import sys
 from sagemaker_mnist import inference as default_handlers
 from sagemaker_mnist import model as mnist_model
 
-from sagemaker_mnist_container import pytorch_defaults
+from sagemaker_mnist_container import custom_attributes, pytorch_defaults
 
 logger = logging.getLogger(__name__)
 CODE_DIR = "code"
@@ -33,11 +36,21 @@ SIGNATURES = {
     "transform_fn": ("model", "request_body", "content_type", "accept"),
 }
 _REQUEST_FUNCTIONS = ("input_fn", "predict_fn", "output_fn")
+# The functions that answer a request, and so may take its custom attributes.
+_PER_REQUEST = (*_REQUEST_FUNCTIONS, "transform_fn")
+
+
+@dataclasses.dataclass(frozen=True)
+class Passing:
+    """What a handler function takes besides the contract's arguments: MMS's context (KEYWORD,
+    POSITIONAL or None) and whether the request's custom attributes (a keyword)."""
+    context: str = None
+    custom_attributes: bool = False
 
 
 def load_functions(model_dir, program, program_given):
     """The handler functions for a model: its own from code/<program>, the image's for the rest.
-    Returns ({name: function}, {name: how it takes a context: KEYWORD, POSITIONAL or None})."""
+    Returns ({name: function}, {name: Passing})."""
     code_dir = os.path.join(model_dir, CODE_DIR)
     path = os.path.join(code_dir, program)
     module = None
@@ -64,10 +77,10 @@ def load_functions(model_dir, program, program_given):
     if "transform_fn" not in functions:
         for name in _REQUEST_FUNCTIONS:
             functions.setdefault(name, getattr(defaults, name))
-    takes_context = {name: check_signature(name, function) for name, function in functions.items()}
+    passing = {name: check_signature(name, function) for name, function in functions.items()}
     logger.info("model %s: %s", model_dir, ", ".join(
         "%s from %s" % (name, getattr(function, "__module__", "?")) for name, function in functions.items()))
-    return functions, takes_context
+    return functions, passing
 
 
 def _import(code_dir, path, name):
@@ -98,24 +111,30 @@ def all_built_in(functions):
 
 
 def check_signature(name, function):
-    """How `function` takes MMS's context: KEYWORD (a `context` parameter), POSITIONAL (one
-    required argument more than the contract's, as the toolkits pass it: model_fn(model_dir,
-    context)) or None; raises TypeError if it cannot take the arguments the contract gives `name`."""
+    """How `function` takes what it may take besides the contract's arguments (Passing): MMS's
+    context as KEYWORD (a `context` parameter), POSITIONAL (one required argument more than the
+    contract's, as the toolkits pass it: model_fn(model_dir, context)) or not at all, and, for a
+    request function with a `custom_attributes` parameter, the custom attributes by keyword.
+    Raises TypeError if it cannot take the arguments the contract gives `name`."""
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
-        return None
+        return Passing()
     arguments = SIGNATURES[name]
-    for passing, trial in ((KEYWORD, lambda: signature.bind(*arguments, context=None)),
-                           (None, lambda: signature.bind(*arguments)),
-                           (POSITIONAL, lambda: signature.bind(*arguments, None))):
+    attributes = name in _PER_REQUEST and custom_attributes.PARAMETER in signature.parameters \
+        and signature.parameters[custom_attributes.PARAMETER].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                                             inspect.Parameter.VAR_KEYWORD)
+    extra = {custom_attributes.PARAMETER: None} if attributes else {}
+    for passing, trial in ((KEYWORD, lambda: signature.bind(*arguments, context=None, **extra)),
+                           (None, lambda: signature.bind(*arguments, **extra)),
+                           (POSITIONAL, lambda: signature.bind(*arguments, None, **extra))):
         if passing == KEYWORD and "context" not in signature.parameters:
             continue
         try:
             trial()
-            return passing
+            return Passing(passing, attributes)
         except TypeError:
             continue
     raise TypeError("%s must take (%s), as SageMaker's inference contract says, and may take a context "
-                    "after them; %s takes %s"
+                    "after them (and, for a request's function, a custom_attributes keyword); %s takes %s"
                     % (name, ", ".join(arguments), getattr(function, "__qualname__", name), signature))

@@ -6,7 +6,6 @@ import collections
 import re
 import shutil
 import textwrap
-import zipfile
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from serve_container import STARTUP_TIMEOUT, readable, running
 from prerequisites import require
 from sagemaker_mnist_container import plugin
 from serving_fixtures import csv_body, json_body, jsonlines_body, npy_body, picture, trained_model  # noqa: F401
+from wheels import wheel
 
 pytestmark = pytest.mark.container
 
@@ -193,22 +193,6 @@ def test_multi_model_endpoint(trained_model, tmp_path):  # noqa: F811
 
 
 # --- A model's own code, with its requirements installed at start by the serving user
-
-def wheel(directory, name="digit_names", version="1.0"):
-    """A minimal pure-Python wheel, so that requirements.txt installs without any index."""
-    path = directory / ("%s-%s-py3-none-any.whl" % (name, version))
-    info = "%s-%s.dist-info" % (name, version)
-    files = {
-        "%s.py" % name: 'NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]\n',
-        "%s/METADATA" % info: "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name.replace("_", "-"), version),
-        "%s/WHEEL" % info: "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    with zipfile.ZipFile(path, "w") as archive:
-        for filename, text in files.items():
-            archive.writestr(filename, text)
-        archive.writestr("%s/RECORD" % info, "".join("%s,,\n" % f for f in [*files, "%s/RECORD" % info]))
-    return path
-
 
 NAMED_OUTPUT = """
     from digit_names import NAMES

@@ -302,6 +302,94 @@ def test_transform_fn_alone_replaces_decode_predict_encode(trained_model, tmp_pa
     assert (status, kind, body) == (200, "text/plain", b"%d\n" % trained_model.labels[index])
 
 
+ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+def test_custom_attributes_reach_the_functions_that_ask_for_them_and_come_back(
+        trained_model, tmp_path, clean_imports):  # noqa: F811
+    # input_fn and output_fn ask for them (one by keyword-only, one positionally named); predict_fn
+    # keeps the plain contract and its context; the answer carries what output_fn set.
+    model_dir = _with_code(trained_model, tmp_path, """
+        from sagemaker_mnist import inference
+
+        def input_fn(request_body, request_content_type, *, custom_attributes):
+            scale = dict(part.split("=") for part in (custom_attributes.request or "scale=1").split(";"))["scale"]
+            return inference.input_fn(request_body.encode(), request_content_type) * float(scale)
+
+        def predict_fn(input_data, model, context):
+            return inference.predict_fn(input_data, model)
+
+        def output_fn(prediction, accept, custom_attributes):
+            custom_attributes.response = "seen=%s;digits=%d" % (custom_attributes.request, len(prediction))
+            return inference.output_fn(prediction, accept)
+    """)
+    service = InProcessService(model_dir)
+    body = json_body(trained_model.images[:4])
+    labels, _ = _predicted(*service.invoke(body, "application/json", headers={ATTRIBUTES: "scale=1"}))
+    np.testing.assert_array_equal(labels, trained_model.predicted[:4])
+    assert service.response_headers[0][ATTRIBUTES] == "seen=scale=1;digits=4"
+    # The attribute changes what input_fn does: all pixels at 0 are one answer for every image.
+    labels, _ = _predicted(*service.invoke(body, "application/json", headers={ATTRIBUTES: "scale=0"}))
+    assert len(set(labels.tolist())) == 1
+    # Without the header: None, and the answer says so.
+    _predicted(*service.invoke(body, "application/json"))
+    assert service.response_headers[0][ATTRIBUTES] == "seen=None;digits=4"
+
+
+def test_transform_fn_gets_custom_attributes_and_functions_without_them_send_none(
+        trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from sagemaker_mnist import inference
+        def transform_fn(model, request_body, content_type, accept, custom_attributes=None):
+            probabilities = inference.predict_fn(inference.input_fn(request_body, content_type), model)
+            custom_attributes.response = "model_version=2"
+            return "%d" % probabilities.argmax(1)[0], "text/plain"
+    """)
+    service = InProcessService(model_dir)
+    index = int(trained_model.correct[0])
+    status, kind, body = service.invoke(npy_body(trained_model.images[index]), "application/x-npy",
+                                        headers={ATTRIBUTES: "trace=abc"})
+    assert (status, body) == (200, b"%d" % trained_model.labels[index])
+    assert service.response_headers[0][ATTRIBUTES] == "model_version=2"
+    # The built-in handlers take none and set none.
+    builtin = InProcessService(trained_model.model_dir)
+    _predicted(*builtin.invoke(json_body(trained_model.images[:2]), "application/json", headers={ATTRIBUTES: "a=b"}))
+    assert ATTRIBUTES not in builtin.response_headers[0]
+
+
+@pytest.mark.parametrize("value, words", [
+    ("x" * 1025, "1025 characters; SageMaker returns at most 1024"),
+    ("caf\u00e9", "visible US-ASCII"),
+    ("line\nbreak", "visible US-ASCII"),
+    (7, "must be a str, not int"),
+])
+def test_custom_attributes_sagemaker_would_refuse_are_a_500_naming_why(
+        trained_model, tmp_path, clean_imports, value, words):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from sagemaker_mnist.inference import model_fn, input_fn, predict_fn, output_fn as default_output
+        def output_fn(prediction, accept, custom_attributes):
+            custom_attributes.response = %r
+            return default_output(prediction, accept)
+    """ % (value,))
+    service = InProcessService(model_dir)
+    status, kind, body = service.invoke(json_body(trained_model.images[:1]), "application/json")
+    assert status == 500 and words in json.loads(body)["message"]
+    assert ATTRIBUTES not in service.response_headers[0]
+
+
+def test_a_custom_attributes_header_longer_than_sagemaker_passes_is_a_400(trained_model, tmp_path, clean_imports):  # noqa: F811
+    model_dir = _with_code(trained_model, tmp_path, """
+        from sagemaker_mnist.inference import model_fn, input_fn, predict_fn, output_fn
+        def transform_fn(model, request_body, content_type, accept, custom_attributes):
+            raise AssertionError("never reached")
+    """.replace("from sagemaker_mnist.inference import model_fn, input_fn, predict_fn, output_fn",
+                "from sagemaker_mnist.inference import model_fn"))
+    service = InProcessService(model_dir)
+    status, kind, body = service.invoke(json_body(trained_model.images[:1]), "application/json",
+                                        headers={ATTRIBUTES: "a" * 1025})
+    assert status == 400 and "at most 1024" in json.loads(body)["message"]
+
+
 def test_a_program_named_by_sagemaker_program_and_its_neighbours(trained_model, tmp_path, monkeypatch,
                                                                   clean_imports):  # noqa: F811
     model_dir = _with_code(trained_model, tmp_path, """

@@ -22,11 +22,21 @@ def test_the_image_log_config_replaces_the_toolkit_one(argv):
 def test_the_log_config_writes_each_line_once_to_stdout():
     root = ElementTree.parse(launcher.LOG_CONFIG).getroot()
     appenders = root.find("Appenders")
-    assert [a.tag for a in appenders] == ["Console"] and appenders[0].get("target") == "SYSTEM_OUT"
+    assert {a.tag for a in appenders} == {"Console"} and {a.get("target") for a in appenders} == {"SYSTEM_OUT"}
     loggers = {logger.get("name"): logger for logger in root.find("Loggers").iter("Logger")}
-    # The request log stays at the toolkit's level, without appenders of its own (no duplicates).
-    assert loggers["ACCESS_LOG"].get("level") == "info"
-    assert all(logger.find("AppenderRef") is None for logger in loggers.values())
+    # The request log's level is the container's (the toolkit's info by default), and it has no
+    # appenders of its own (no duplicates); the one logger that has them does not also pass its
+    # lines up to the root, and each line meets exactly one of its two filters.
+    assert loggers["ACCESS_LOG"].get("level") == "${level}"
+    properties = {p.get("name"): p.text for p in root.find("Properties")}
+    assert properties["level"] == "${sys:mnist.log_level:-info}"
+    with_refs = {name for name, logger in loggers.items() if logger.find("AppenderRef") is not None}
+    assert with_refs == {"com.amazonaws.ml.mms.wlm.WorkerLifeCycle"}
+    workers = loggers["com.amazonaws.ml.mms.wlm.WorkerLifeCycle"]
+    assert workers.get("additivity") == "false"
+    filters = [(ref.find("RegexFilter").get("onMatch"), ref.find("RegexFilter").get("onMismatch"))
+               for ref in workers.iter("AppenderRef")]
+    assert filters == [("ACCEPT", "DENY"), ("DENY", "ACCEPT")]
 
 
 def test_the_launcher_files_exist():

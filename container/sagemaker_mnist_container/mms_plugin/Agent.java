@@ -37,7 +37,7 @@ public final class Agent {
         }
         List<String> failed = ClassRenames.applyNow(rewrites, ClassLoader.getSystemClassLoader());
         if (!failed.isEmpty()) {
-            System.err.println("ERROR mnist plugin: the model server does not start without " + failed
+            Console.line("ERROR", "ERROR mnist plugin: the model server does not start without " + failed
                     + " (this image's plugin is written for multi-model-server 1.1.11; the lines above say what"
                     + " differs). Worker affinity alone can be left out with -Dmnist.worker_affinity=false in"
                     + " SAGEMAKER_MODEL_SERVER_VMARGS.");

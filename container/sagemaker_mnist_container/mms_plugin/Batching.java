@@ -50,7 +50,7 @@ public class Batching extends ModelServerEndpoint {
             return;
         }
         String waiting = apply(model, batchSize, maxBatchDelay);
-        System.err.println("mnist batching: model " + name + " takes up to " + batchSize
+        Console.line("INFO", "mnist batching: model " + name + " takes up to " + batchSize
                 + " requests at a time, " + waiting);
         answer(response, 200, "{\"model_name\": " + Ping.quoted(name) + ", \"batch_size\": " + batchSize
                 + ", \"max_batch_delay\": " + maxBatchDelay + ", \"waiting\": " + Ping.quoted(waiting) + "}");

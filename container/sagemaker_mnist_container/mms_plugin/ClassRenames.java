@@ -61,7 +61,7 @@ class ClassRenames implements ClassFileTransformer {
                 return leftUnchanged("it does not name " + renames.keySet() + " (found " + result.renamed + ")");
             }
             OUTCOMES.put(feature, true);
-            System.err.println(feature + ": " + onMessage);
+            Console.line("INFO", feature + ": " + onMessage);
             return result.classFile;
         } catch (RuntimeException e) {
             return leftUnchanged(e.toString());
@@ -70,7 +70,7 @@ class ClassRenames implements ClassFileTransformer {
 
     private byte[] leftUnchanged(String why) {
         OUTCOMES.put(feature, false);
-        System.err.println("ERROR " + feature + ": NOT APPLIED, " + target + " left unchanged: " + why);
+        Console.line("ERROR", "ERROR " + feature + ": NOT APPLIED, " + target + " left unchanged: " + why);
         return null;
     }
 }

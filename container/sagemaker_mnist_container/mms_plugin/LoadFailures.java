@@ -47,7 +47,7 @@ final class LoadFailures {
             JsonObject report = JsonParser.parseString(text).getAsJsonObject();
             return new Report(report.get("status").getAsInt(), report.get("reason").getAsString());
         } catch (IOException | RuntimeException e) {
-            System.err.println("mnist plugin: could not read the load failure report " + file + ": " + e);
+            Console.line("WARNING", "mnist plugin: could not read the load failure report " + file + ": " + e);
             return null;
         }
     }
