@@ -2,14 +2,15 @@
 
 For each preset and seed it runs the real trainer (`code/train.py`) twice, back to back (the first
 alternating by seed): with printed digits (the preset's printed-share, or --printed-share:
-rendered from the training image's font families, sagemaker_mnist.fonts) and without (`--printed-share 0`: MNIST
-alone, the trainer as it was before the kind head). From each run's `#metrics` lines: the time
-to 99.0% MNIST test accuracy (training seconds), the final MNIST test accuracy and, with printed
-digits, the kind head's accuracy on MNIST's test set (all handwritten). apt-get installs the
-training image's font packages and the held-out ones here when they are missing. Then every model is
-served as the image serves it (sagemaker_mnist.inference: model_fn, predict_fn) on printed
-digits of font families that no run trained on: --held-out digits (default 3,000) rendered with
-the trainer's variations from fonts-urw-base35 and fonts-texgyre, for digit accuracy and, with the kind head, kind accuracy.
+rendered from the training image's font families, sagemaker_mnist.fonts) and without
+(`--printed-share 0`: MNIST alone, the trainer as it was before the kind head). From each run's
+`#metrics` lines: the time to 99.0% MNIST test accuracy (training seconds), the final MNIST test
+accuracy and, with printed digits, the kind head's accuracy on MNIST's test set (all
+handwritten). Then every model is served as the image serves it (sagemaker_mnist.inference:
+model_fn, predict_fn) on printed digits of font families that no run trained on: --held-out
+digits (default 3,000) rendered with the trainer's variations from fonts-urw-base35 and
+fonts-texgyre, for digit accuracy and, with the kind head, kind accuracy. apt-get installs the
+training image's font packages and the held-out ones here when they are missing.
 
 Goals (issue 16): default preset MNIST >= 99.6%; held-out printed digits >= 99.5%; kind >= 99.5%
 on MNIST's test set and on the held-out printed digits; the fast preset's time to 99.0% within
@@ -160,8 +161,8 @@ def main(argv=None):
             share = args.printed_share if args.printed_share is not None else recipe.PRESETS[preset]["printed_share"]
             for i, seed in enumerate(seeds):
                 order = [(share, runs_on), (0.0, runs_off)]
-                for share, runs in (order if i % 2 == 0 else order[::-1]):
-                    runs.append(one_run(preset, seed, share, data, workdir, held_out))
+                for run_share, runs in (order if i % 2 == 0 else order[::-1]):
+                    runs.append(one_run(preset, seed, run_share, data, workdir, held_out))
             groups.append({"preset": preset, "with_printed": runs_on, "without": runs_off})
             summaries.append(dict(summarise(preset, runs_on, runs_off), printed_share=share))
     summary = {"groups": summaries, "goals": goals(summaries), "targets": GOALS,
