@@ -1,7 +1,8 @@
 """Handwritten or printed: the trainer with printed digits against the trainer without them, in one run.
 
 For each preset and seed it runs the real trainer (`code/train.py`) twice, back to back (the first
-alternating by seed): with printed digits (the preset's printed-share, or --printed-share:
+alternating by seed): with printed digits (the preset's printed-share, or --printed-share, or
+for a preset without them FALLBACK_SHARE:
 rendered from the training image's font families, sagemaker_mnist.fonts) and without
 (`--printed-share 0`: MNIST alone, the trainer as it was before the kind head). From each run's
 `#metrics` lines: the time to 99.0% MNIST test accuracy (training seconds), the final MNIST test
@@ -46,6 +47,8 @@ HELD_OUT_PACKAGES = ("fonts-urw-base35", "fonts-texgyre")
 TRAINING_PACKAGES = ("fonts-dejavu", "fonts-liberation2", "fonts-freefont-ttf")
 HELD_OUT_FOLDERS = ("/usr/share/fonts/opentype/urw-base35", "/usr/share/texmf/fonts/opentype/public/tex-gyre")
 HELD_OUT_SEED = 12345
+# The share a preset without printed digits (the fast one) is run with, to show what they cost it.
+FALLBACK_SHARE = 0.02
 GOALS = {"mnist": 0.996, "printed": 0.995, "kind": 0.995, "fast_time_ratio": 1.10}
 
 
@@ -128,8 +131,13 @@ def goals(summaries):
                    kind_mnist=(on["test_kind_accuracy"] or 0) >= GOALS["kind"],
                    kind_printed=(on["held_out_kind_accuracy"] or 0) >= GOALS["kind"])
     if "fast" in by_preset:
-        ratio = by_preset["fast"]["time_ratio"]["median"]
-        met.update(fast_reaches_99=by_preset["fast"]["with_printed"]["time_to_target"] is not None,
+        # The fast preset as it ships: with printed digits when its printed-share is above 0, else
+        # MNIST alone (the trainer's fast preset unchanged: its time ratio is 1 by construction,
+        # and the runs with printed digits show what they would cost it).
+        fast = by_preset["fast"]
+        shipped = fast["preset_printed_share"] > 0
+        ratio = fast["time_ratio"]["median"] if shipped else 1.0
+        met.update(fast_reaches_99=fast["with_printed" if shipped else "without"]["time_to_target"] is not None,
                    fast_time=ratio is not None and ratio <= GOALS["fast_time_ratio"])
     return met
 
@@ -158,13 +166,15 @@ def main(argv=None):
         for preset in args.presets:
             seeds = args.seeds_default if preset == "default" else args.seeds_fast
             runs_on, runs_off = [], []
-            share = args.printed_share if args.printed_share is not None else recipe.PRESETS[preset]["printed_share"]
+            share = args.printed_share if args.printed_share is not None else (
+                recipe.PRESETS[preset]["printed_share"] or FALLBACK_SHARE)
             for i, seed in enumerate(seeds):
                 order = [(share, runs_on), (0.0, runs_off)]
                 for run_share, runs in (order if i % 2 == 0 else order[::-1]):
                     runs.append(one_run(preset, seed, run_share, data, workdir, held_out))
             groups.append({"preset": preset, "with_printed": runs_on, "without": runs_off})
-            summaries.append(dict(summarise(preset, runs_on, runs_off), printed_share=share))
+            summaries.append(dict(summarise(preset, runs_on, runs_off), printed_share=share,
+                                  preset_printed_share=recipe.PRESETS[preset]["printed_share"]))
     summary = {"groups": summaries, "goals": goals(summaries), "targets": GOALS,
                "held_out": {"digits": args.held_out, "fonts": [os.path.basename(p) for p in paths],
                             "packages": list(HELD_OUT_PACKAGES)}}

@@ -158,8 +158,9 @@ def printed_digits(result):
             group["preset"], seeds, group["printed_share"], _percent_or_dash(on["final_accuracy"]),
             seconds(on["time_to_target"]), _percent_or_dash(on["held_out_accuracy"]),
             _percent_or_dash(on["test_kind_accuracy"]), _percent_or_dash(on["held_out_kind_accuracy"])))
-        rows.append("| %s (%s) | MNIST only (printed-share 0) | %s | %s | %s | - | - |" % (
-            group["preset"], seeds, _percent_or_dash(off["final_accuracy"]), seconds(off["time_to_target"]),
+        as_shipped = ": the preset as it ships" if group.get("preset_printed_share", 1) == 0 else ""
+        rows.append("| %s (%s) | MNIST only (printed-share 0%s) | %s | %s | %s | - | - |" % (
+            group["preset"], seeds, as_shipped, _percent_or_dash(off["final_accuracy"]), seconds(off["time_to_target"]),
             _percent_or_dash(off["held_out_accuracy"])))
     ratios = ["%s preset: time to 99.0%% with printed digits over without, median %s (%s)"
               % (g["preset"], "-" if g["time_ratio"]["median"] is None else "%.2fx" % g["time_ratio"]["median"],
@@ -170,8 +171,8 @@ def printed_digits(result):
              "printed": "held-out printed digits >= %s" % percent(targets["printed"], 1),
              "kind_mnist": "kind on MNIST's test set >= %s" % percent(targets["kind"], 1),
              "kind_printed": "kind on held-out printed digits >= %s" % percent(targets["kind"], 1),
-             "fast_reaches_99": "fast preset reaches 99.0%",
-             "fast_time": "fast preset's time to 99.0%% within %d%% of MNIST only"
+             "fast_reaches_99": "fast preset (as it ships) reaches 99.0%",
+             "fast_time": "fast preset's (as it ships) time to 99.0%% within %d%% of MNIST only"
                           % round(100 * (targets["fast_time_ratio"] - 1))}
     verdicts = "; ".join("%s: %s" % (names[k], "met" if v else "**not met**") for k, v in met.items())
     about = ("Held out: %s printed digits rendered with the trainer's variations from %d fonts of %s, "

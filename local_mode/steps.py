@@ -23,8 +23,8 @@ SDK3_SETUP = "python3 -m venv .venv-sdk3 && .venv-sdk3/bin/pip install -r requir
 # few tenths of a point between runs of a short training (thread timing in CPU kernels).
 DISTRIBUTED_TOLERANCE = 0.005
 # The deploy step's kind check: this many handwritten test digits and printed ones, as PNG. The
-# accuracy a model of the flow's one-epoch preset must reach on them (it reads about 99% of
-# MNIST and 95% of printed digits; a model without the kind head fails the kind check).
+# accuracy a model of the flow's hyperparameters must reach on them (it reads about 99% of
+# MNIST and 96% of printed digits; a model without the kind head fails the kind check).
 KIND_SAMPLES = 20
 KIND_MIN_ACCURACY = 0.8
 

@@ -70,7 +70,7 @@ def _fails(start, end, items):
     raise ValueError("broken")
 
 
-def test_training_tensors_put_the_scanned_digits_in_place_and_weigh_the_kinds_alike():
+def test_training_tensors_put_the_scanned_digits_in_place_and_weigh_the_kinds():
     handwritten = data.Split(torch.zeros(10, 28, 28, dtype=torch.uint8), torch.arange(10), "mnist")
     printed_train = data.Split(torch.full((2, 28, 28), 7, dtype=torch.uint8), torch.tensor([3, 4]), "fonts")
     splits = kinds.PrintedSplits(train=printed_train, validation=printed_train,
@@ -81,5 +81,17 @@ def test_training_tensors_put_the_scanned_digits_in_place_and_weigh_the_kinds_al
     assert [int(p.max()) for p in pictures] == [0, 9, 0, 0, 0, 9, 0, 0, 0, 0, 7, 7]
     assert handwritten.images.max() == 0  # MNIST's own split is left as it was
     assert targets.labels.tolist() == [kinds.HANDWRITTEN] * 10 + [kinds.PRINTED] * 2
-    # Ten handwritten and two printed digits weigh in equally: 12 / (2 * 10) and 12 / (2 * 2).
-    torch.testing.assert_close(targets.weight, torch.tensor([0.6, 3.0]))
+    # Ten handwritten and two printed digits would weigh in equally at 12 / (2 * 10) and
+    # 12 / (2 * 2); a printed one weighs at most MAX_KIND_WEIGHT_RATIO handwritten ones.
+    assert kinds.MAX_KIND_WEIGHT_RATIO < 5
+    torch.testing.assert_close(targets.weight, torch.tensor([0.6, 0.6 * kinds.MAX_KIND_WEIGHT_RATIO]))
+
+
+def test_kinds_whose_counts_are_within_the_cap_weigh_in_equally():
+    handwritten = data.Split(torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8) % 10, "mnist")
+    printed_train = data.Split(torch.zeros(2, 28, 28, dtype=torch.uint8), torch.tensor([3, 4]), "fonts")
+    splits = kinds.PrintedSplits(train=printed_train, validation=printed_train,
+                                 scanned_index=torch.tensor([], dtype=torch.int64),
+                                 scanned=torch.zeros(0, 28, 28, dtype=torch.uint8), font_count=1, seconds=0.0)
+    _, _, targets = kinds.training_tensors(handwritten, splits)
+    torch.testing.assert_close(targets.weight, torch.tensor([10 / 16, 10 / 4]))
