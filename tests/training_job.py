@@ -7,11 +7,13 @@ into the real image.
 """
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 
@@ -208,6 +210,15 @@ def saved_model_accuracy(model_dir):
     with torch.no_grad():
         predicted = net(x).argmax(1).numpy()
     return float((predicted == labels[:TINY_TEST]).mean())
+
+
+def pack_model(model_dir, dest, prefix="./"):
+    """model.tar.gz of a job's /opt/ml/model, as SageMaker packs it at the end of the job (every
+    file under the folder, named from it: ./model.pth, ./code/inference.py ...)."""
+    with tarfile.open(dest, "w:gz") as archive:
+        for path in sorted(pathlib.Path(model_dir).rglob("*")):
+            archive.add(path, arcname=prefix + str(path.relative_to(model_dir)), recursive=False)
+    return dest
 
 
 def hidden_files(*dirs):
