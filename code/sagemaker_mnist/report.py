@@ -7,8 +7,9 @@ The metric line is what Estimator metric_definitions and HyperparameterTuner obj
 with validation_loss=... validation_accuracy=... after test_accuracy when the job has validation
 digits (a validation channel, or validation-fraction of the training channel), and then, after
 train_seconds, validation_accuracy_0=... to validation_accuracy_9=...: the accuracy on each digit
-of them, so that a tuner can optimise the digit a user's data gets wrong most. epoch_seconds is the epoch's wall-clock time (training and evaluation);
-train_seconds is the training time of all epochs so far, evaluation excluded.
+of them, so that a tuner can optimise the digit a user's data gets wrong most. epoch_seconds is
+the epoch's wall-clock time (training and evaluation); train_seconds is the training time of all
+epochs so far, evaluation excluded.
 """
 import json
 import os
