@@ -21,6 +21,7 @@ DEFAULT_STATE_FILE = ".cloud-state.json"
 DATA_TRAINING = "data/training"
 DATA_TEST = "data/test"
 DATA_TRANSFORM = "data/transform"
+DATA_IMAGES = "data/images"  # a user's own digit pictures and their manifest (cloud.prepare_data --images)
 MODELS = "models"
 TRANSFORM_OUTPUT = "transform-output"
 CHECKPOINTS = "checkpoints"
@@ -51,8 +52,8 @@ METRIC_DEFINITIONS = [
     # of test:accuracy (cloud.tune --objective).
     {"Name": "validation:loss", "Regex": r"#metrics .*\bvalidation_loss=([0-9.eE+-]+)"},
     {"Name": VALIDATION_METRIC, "Regex": r"#metrics .*\bvalidation_accuracy=([0-9.]+)"},
-] + [{"Name": "validation:accuracy_%d" % digit, "Regex": r"#metrics .*\bvalidation_accuracy_%d=([0-9.]+)" % digit}
-     for digit in range(10)]
+] + [{"Name": "validation:accuracy_%d" % digit,
+       "Regex": r"#metrics .*\bvalidation_accuracy_%d=([0-9.]+)" % digit} for digit in range(10)]
 # What cloud.tune may maximise: an accuracy the trainer reports.
 OBJECTIVES = [d["Name"] for d in METRIC_DEFINITIONS if "accuracy" in d["Name"]]
 

@@ -238,7 +238,8 @@ def metric_definitions_read(log):
             found = re.findall(definition["Regex"], line)
             if line in metric_lines:
                 (values,) = metrics(line)
-                assert [float(v) for v in found] == ([values[key]] if key in values else []), (definition, line)
+                expected = [values[key]] if key in values else []
+                assert [float(v) for v in found] == expected, (definition, line)
                 read.update([key] if found else [])
             else:
                 assert not found, (definition, line)
@@ -379,7 +380,8 @@ def add_channel(job, name):
     """A new File-mode channel of the job (its folder, and its entry in inputdataconfig.json)."""
     job.channel(name).mkdir(exist_ok=True)
     config = json.loads((job.config / "inputdataconfig.json").read_text())
-    config[name] = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+    config[name] = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                    "RecordWrapperType": "None"}
     _write_raw(job, "inputdataconfig.json", json.dumps(config))
     return job.channel(name)
 
@@ -474,7 +476,8 @@ FAILURES = [
     # Fine-tuning: a `model` channel that holds no model of this image, or one the job cannot take.
     ("model-not-a-model", _model_not_a_model,
      ("model/model.tar.gz is not a model.tar.gz (a gzipped tar archive",
-      "give the model.tar.gz of a training job of this image (S3ModelArtifacts), or its model.pth and model.json")),
+      "give the model.tar.gz of a training job of this image (S3ModelArtifacts), or its model.pth and "
+      "model.json")),
     ("model-of-another-width", _model_of_another_width,
      ("hyperparameter width=8 does not fit the 'model' channel's model model/model.tar.gz, of width 4",
       "leave width unset")),

@@ -288,8 +288,9 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     hp = settings.hp
     mnist_mix.required(settings.mnist_dir, hp.mnist_share)
     if hp.validation_fraction > 0 and settings.validation_dir:
-        raise TrainingError("hyperparameter validation-fraction=%s holds validation digits out of the training "
-                            "channel, and the job has a 'validation' channel too: give one or the other"
+        raise TrainingError("hyperparameter validation-fraction=%s holds validation digits out of the "
+                            "training channel, and the job has a 'validation' channel too: give one or the "
+                            "other"
                             % hp.validation_fraction)
     train_channel = settings.train_channel
     trained = read(train_channel, settings.train_dir)
@@ -301,7 +302,8 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     if hp.validation_fraction > 0:
         train, validation = holdout.split(train, hp.validation_fraction, hp.seed, Split)
     else:
-        validation = _only_split(read("validation", settings.validation_dir)) if settings.validation_dir else None
+        validation = (_only_split(read("validation", settings.validation_dir)) if settings.validation_dir
+                      else None)
     if settings.test_dir:
         test = _only_split(read("test", settings.test_dir))
     else:

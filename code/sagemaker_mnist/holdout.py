@@ -26,12 +26,13 @@ def split(digits, fraction, seed, make_split):
         count = min(len(where) - 1, max(1, round(len(where) * fraction)))
         held.append(where[torch.randperm(len(where), generator=generator)[:count]])
     if not held:
-        raise TrainingError("hyperparameter validation-fraction=%s holds out no digits of %s (%d digits): give "
-                            "the training channel more digits, or a 'validation' channel"
+        raise TrainingError("hyperparameter validation-fraction=%s holds out no digits of %s (%d digits): "
+                            "give the training channel more digits, or a 'validation' channel"
                             % (fraction, digits.source, len(digits)))
     held = torch.cat(held).sort().values
     keep = torch.ones(len(digits), dtype=torch.bool)
     keep[held] = False
     return (make_split(digits.images[keep], digits.labels[keep], digits.source),
             make_split(digits.images[held], digits.labels[held],
-                       "%d digits held out of %s (validation-fraction=%s)" % (len(held), digits.source, fraction)))
+                       "%d digits held out of %s (validation-fraction=%s)"
+                       % (len(held), digits.source, fraction)))

@@ -23,9 +23,10 @@ def count(own, share):
 def required(mnist_dir, share):
     """Fails the job at once when mnist-share asks for digits the job has no channel of."""
     if share > 0 and not mnist_dir:
-        raise TrainingError("hyperparameter mnist-share=%s mixes in MNIST's digits, but the job has no %r channel: "
-                            "give it one holding MNIST's training files (as cloud.prepare_data uploads to "
-                            "s3://BUCKET/PREFIX/data/training/), or set mnist-share to 0" % (share, CHANNEL))
+        raise TrainingError("hyperparameter mnist-share=%s mixes in MNIST's digits, but the job has no %r "
+                            "channel: give it one holding MNIST's training files (as cloud.prepare_data "
+                            "uploads to s3://BUCKET/PREFIX/data/training/), or set mnist-share to 0"
+                            % (share, CHANNEL))
 
 
 def mix(own, mnist, share, seed, make_split):
@@ -33,5 +34,7 @@ def mix(own, mnist, share, seed, make_split):
     wanted = min(count(len(own), share), len(mnist))
     generator = torch.Generator().manual_seed(seed * _SEED_OFFSET + 1)
     chosen = torch.randperm(len(mnist), generator=generator)[:wanted].sort().values
-    return make_split(torch.cat([own.images, mnist.images[chosen]]), torch.cat([own.labels, mnist.labels[chosen]]),
-                      "%s + %d of MNIST's digits from %s (mnist-share=%s)" % (own.source, wanted, mnist.source, share))
+    return make_split(torch.cat([own.images, mnist.images[chosen]]),
+                      torch.cat([own.labels, mnist.labels[chosen]]),
+                      "%s + %d of MNIST's digits from %s (mnist-share=%s)"
+                      % (own.source, wanted, mnist.source, share))

@@ -109,8 +109,8 @@ def _checked(config_bytes, weights, source):
     if not (isinstance(config, dict) and set(config) <= set(_CONFIG_KEYS) and "width" in config
             and all(type(config[k]) is kind for k, kind in _CONFIG_KEYS.items() if k in config)
             and config["width"] >= 1):
-        raise TrainingError("%s: %s is %s, not this image's architecture (a JSON object of width, an integer, "
-                            "and kinds, true or false): give %s"
+        raise TrainingError("%s: %s is %s, not this image's architecture (a JSON object of width, an "
+                            "integer, and kinds, true or false): give %s"
                             % (source, CONFIG_FILE, config_bytes[:120].decode("utf-8", "replace").strip(),
                                ACCEPTED))
     try:
@@ -150,7 +150,8 @@ def resolve(hp, explicit, pretrained):
     if "width" in explicit and hp.width != pretrained.width:
         raise TrainingError("hyperparameter width=%d does not fit the %r channel's model %s, of width %d: "
                             "leave width unset to fine-tune at the model's width, or train afresh without "
-                            "the %r channel" % (hp.width, CHANNEL, pretrained.source, pretrained.width, CHANNEL))
+                            "the %r channel"
+                            % (hp.width, CHANNEL, pretrained.source, pretrained.width, CHANNEL))
     return replace(hp, width=pretrained.width)
 
 

@@ -212,7 +212,8 @@ def _evaluate_splits(t, dataset, printed_splits, hp, cluster):
         checked = test if validation is dataset.test else evaluate(t.model, validation, hp.eval_batch_size,
                                                                    cluster, t.amp_dtype)
         result.update(validation_loss=checked.loss, validation_accuracy=checked.accuracy)
-        result.update({report.CLASS_KEY % digit: accuracy for digit, accuracy in enumerate(checked.class_accuracy)})
+        result.update({report.CLASS_KEY % digit: accuracy
+                       for digit, accuracy in enumerate(checked.class_accuracy)})
     if printed_splits is not None:
         printed = evaluate(t.model, printed_splits.validation, hp.eval_batch_size, cluster, t.amp_dtype,
                            kind=kinds.PRINTED)

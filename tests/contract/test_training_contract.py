@@ -18,8 +18,9 @@ import pytest
 from sagemaker_mnist import checkpoints, failures, recipe
 from support import REPO, mnist, write_idx, write_subset
 from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
-                          assert_one_actionable_line, hidden_files, metric_definitions_read, metrics, run_train,
-                          same_epoch, saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3, tiny_job)
+                          assert_one_actionable_line, hidden_files, metric_definitions_read, metrics,
+                          run_train, same_epoch, saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3,
+                          tiny_job)
 
 pytestmark = pytest.mark.contract
 

@@ -80,8 +80,8 @@ def test_the_job_takes_the_models_width_unless_it_sets_another(tmp_path):
     with pytest.raises(TrainingError) as failure:
         pretrained.resolve(other.hp, other.explicit, found)
     assert str(failure.value) == (
-        "hyperparameter width=8 does not fit the 'model' channel's model model/model.tar.gz, of width 4: leave "
-        "width unset to fine-tune at the model's width, or train afresh without the 'model' channel")
+        "hyperparameter width=8 does not fit the 'model' channel's model model/model.tar.gz, of width 4: "
+        "leave width unset to fine-tune at the model's width, or train afresh without the 'model' channel")
 
 
 @pytest.mark.parametrize("saved_kinds,job_kinds,outcome", [
@@ -141,8 +141,9 @@ JSON4 = json.dumps({"width": WIDTH}).encode()
 BAD = [
     # (case, the channel's files, words of the failure line)
     ("not-an-archive", {"model.tar.gz": b"not a tarball at all" * 20},
-     ["model/model.tar.gz is not a model.tar.gz (a gzipped tar archive", "give the model.tar.gz of a training job "
-      "of this image (S3ModelArtifacts), or its model.pth and model.json"]),
+     ["model/model.tar.gz is not a model.tar.gz (a gzipped tar archive",
+      "give the model.tar.gz of a training job of this image (S3ModelArtifacts), or its model.pth and "
+      "model.json"]),
     ("a-zip", {"model.zip": _zip_bytes()}, ["model/model.zip is not a model.tar.gz"]),
     ("no-model-json", {"model.tar.gz": _tar({"model.pth": _weights(_net_state())})},
      ["model/model.tar.gz has no model.json at its top (it holds model.pth)"]),

@@ -98,10 +98,11 @@ def test_the_data_format_and_label_attribute_in_every_spelling():
 
 
 def test_a_model_channel_picks_the_fine_tune_preset():
-    env = {"SM_CHANNEL_TRAINING": "/opt/ml/input/data/training", "SM_CHANNEL_MODEL": "/opt/ml/input/data/model",
-           "SM_CHANNEL_MNIST": "/opt/ml/input/data/mnist"}
+    env = {"SM_CHANNEL_TRAINING": "/opt/ml/input/data/training",
+           "SM_CHANNEL_MODEL": "/opt/ml/input/data/model", "SM_CHANNEL_MNIST": "/opt/ml/input/data/mnist"}
     settings = parse(["--epochs", "5"], env)
-    assert (settings.pretrained_dir, settings.mnist_dir) == ("/opt/ml/input/data/model", "/opt/ml/input/data/mnist")
+    assert settings.pretrained_dir == "/opt/ml/input/data/model"
+    assert settings.mnist_dir == "/opt/ml/input/data/mnist"
     assert settings.hp.preset == recipe.FINE_TUNE
     fine_tune = recipe.PRESETS[recipe.FINE_TUNE]
     assert settings.hp.lr == fine_tune["lr"] < recipe.PRESETS["default"]["lr"]

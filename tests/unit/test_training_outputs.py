@@ -45,8 +45,9 @@ def test_the_per_digit_validation_accuracies_follow_every_earlier_key():
     per_digit = {"validation_accuracy_%d" % d: 1 - d / 100 for d in range(10)}
     line = report.metric_line(dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99, **per_digit))
     keys = [pair.split("=")[0] for pair in line.split()[1:]]
-    assert keys == ["epoch", "train_loss", "test_loss", "test_accuracy", "validation_loss", "validation_accuracy",
-                    "epoch_seconds", "train_seconds"] + ["validation_accuracy_%d" % d for d in range(10)]
+    assert keys == ["epoch", "train_loss", "test_loss", "test_accuracy", "validation_loss",
+                    "validation_accuracy", "epoch_seconds", "train_seconds"] + [
+                        "validation_accuracy_%d" % d for d in range(10)]
     assert line.endswith(" validation_accuracy_8=0.920000 validation_accuracy_9=0.910000")
 
 

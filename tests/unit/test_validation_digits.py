@@ -70,7 +70,8 @@ def test_a_test_channel_stays_the_test_digits(channels, tmp_path):
 @pytest.mark.parametrize("share", [0.5, 0.2])
 def test_mnist_share_mixes_mnists_digits_into_the_training_digits_only(channels, share):
     training, mnist_dir = channels
-    dataset = _load(training, "--validation-fraction", "0.2", "--mnist-share", str(share), mnist_dir=mnist_dir)
+    dataset = _load(training, "--validation-fraction", "0.2", "--mnist-share", str(share),
+                    mnist_dir=mnist_dir)
     own = N - len(dataset.validation)
     added = mnist_mix.count(own, share)
     assert len(dataset.train) == own + added
@@ -93,8 +94,9 @@ def test_mnist_share_without_an_mnist_channel_fails_with_one_line(channels):
     training, _ = channels
     with pytest.raises(TrainingError) as failure:
         _load(training, "--mnist-share", "0.3")
-    assert str(failure.value).startswith("hyperparameter mnist-share=0.3 mixes in MNIST's digits, but the job has "
-                                         "no 'mnist' channel: give it one holding MNIST's training files")
+    assert str(failure.value).startswith(
+        "hyperparameter mnist-share=0.3 mixes in MNIST's digits, but the job has no 'mnist' channel: give it "
+        "one holding MNIST's training files")
 
 
 def test_a_small_fraction_still_holds_out_one_of_each_digit_but_a_lone_one_stays(tmp_path):
@@ -108,13 +110,13 @@ def test_a_small_fraction_still_holds_out_one_of_each_digit_but_a_lone_one_stays
     (training / "train.csv").write_text(csv_text(x[first], y[first]))
     with pytest.raises(TrainingError) as failure:
         _load(training, "--validation-fraction", "0.3")
-    assert str(failure.value).startswith("hyperparameter validation-fraction=0.3 holds out no digits of training "
-                                         "(CSV: training/train.csv) (10 digits): give the training channel more "
-                                         "digits, or a 'validation' channel")
+    assert str(failure.value).startswith(
+        "hyperparameter validation-fraction=0.3 holds out no digits of training (CSV: training/train.csv) "
+        "(10 digits): give the training channel more digits, or a 'validation' channel")
 
 
 def test_a_validation_channel_and_a_fraction_are_refused_together(channels):
     training, _ = channels
-    with pytest.raises(TrainingError, match=r"validation-fraction=0.2 .* and the job has a 'validation' channel "
-                                            r"too: give one or the other"):
+    with pytest.raises(TrainingError, match=r"validation-fraction=0.2 .* and the job has a 'validation' "
+                                            r"channel too: give one or the other"):
         _load(training, "--validation-fraction", "0.2", "--validation", str(training))
