@@ -187,3 +187,20 @@ def test_tune_maximises_the_accuracy_on_the_users_validation_digits(offline_env,
         "AlgorithmSpecification"]["MetricDefinitions"]
     assert "validation:accuracy_7" in {d["Name"] for d in definitions}
     assert np.isin(["validation:accuracy", "validation:loss"], [d["Name"] for d in definitions]).all()
+
+
+def test_the_pipe_channels_names_are_the_service_models():
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert "AugmentedManifestFile" in model.shape_for("S3DataType").enum
+    assert "RecordIO" in model.shape_for("RecordWrapper").enum
+    assert "Pipe" in model.shape_for("TrainingInputMode").enum
+    assert "AttributeNames" in model.shape_for("S3DataSource").members
+    # The SDK's TrainingInput takes them under these argument names (sagemaker.inputs).
+    import inspect
+
+    from sagemaker.inputs import TrainingInput
+
+    arguments = inspect.signature(TrainingInput).parameters
+    assert {"s3_data_type", "attribute_names", "input_mode", "record_wrapping", "content_type"} <= set(arguments)
