@@ -92,11 +92,12 @@ def write(output_data_dir, summary, history, images, labels, predictions, printe
 def _validation_part(validation):
     labels, predictions = np.asarray(validation["labels"]), np.asarray(validation["predictions"])
     counts = confusion_matrix(labels, predictions)
-    per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
+    rows = counts.sum(axis=1)
+    # A digit the validation digits lack has no accuracy (null), as it has no key in the metric line.
+    per_class = {str(d): round(float(counts[d, d] / rows[d]), 6) if rows[d] else None for d in range(NUM_CLASSES)}
     return {"digits": int(len(labels)), "source": validation["source"],
             "accuracy": round(float(counts.trace() / max(len(labels), 1)), 6),
-            "confusion_matrix": counts.tolist(),
-            "per_class_accuracy": {str(d): round(float(a), 6) for d, a in enumerate(per_class)}}
+            "confusion_matrix": counts.tolist(), "per_class_accuracy": per_class}
 
 
 def _write_kinds(output_data_dir, metrics, printed):

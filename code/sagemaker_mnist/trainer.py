@@ -154,7 +154,7 @@ class Evaluation:
     accuracy: float
     predictions: object  # this process's predictions (a tensor), or None for an empty share
     kind_accuracy: float | None
-    class_accuracy: list  # per digit 0-9: the share of its digits called right (0 for an absent digit)
+    class_accuracy: list  # per digit 0-9: the share of its digits called right (None: none of it)
 
 
 @torch.no_grad()
@@ -195,10 +195,12 @@ def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True, kind=None
         sums = distributed.all_sum(cluster, sums)
     sums = sums.cpu()
     total = max(float(sums[2]), 1.0)
-    per_class = sums[4:4 + data.NUM_CLASSES] / sums[4 + data.NUM_CLASSES:].clamp(min=1)
+    class_counts = sums[4 + data.NUM_CLASSES:]
+    per_class = [float(c) / float(n) if n else None
+                 for c, n in zip(sums[4:4 + data.NUM_CLASSES], class_counts)]
     return Evaluation(float(sums[0]) / total, float(sums[1]) / total,
                       torch.cat(predictions) if predictions else None,
-                      float(sums[3]) / total if with_kind else None, per_class.tolist())
+                      float(sums[3]) / total if with_kind else None, per_class)
 
 
 def _evaluate_splits(t, dataset, printed_splits, hp, cluster):
@@ -212,8 +214,10 @@ def _evaluate_splits(t, dataset, printed_splits, hp, cluster):
         checked = test if validation is dataset.test else evaluate(t.model, validation, hp.eval_batch_size,
                                                                    cluster, t.amp_dtype)
         result.update(validation_loss=checked.loss, validation_accuracy=checked.accuracy)
+        # A digit the validation digits lack has no accuracy: its key stays out of the line, where
+        # a 0 would tell a tuner the model gets it all wrong.
         result.update({report.CLASS_KEY % digit: accuracy
-                       for digit, accuracy in enumerate(checked.class_accuracy)})
+                       for digit, accuracy in enumerate(checked.class_accuracy) if accuracy is not None})
     if printed_splits is not None:
         printed = evaluate(t.model, printed_splits.validation, hp.eval_batch_size, cluster, t.amp_dtype,
                            kind=kinds.PRINTED)

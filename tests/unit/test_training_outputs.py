@@ -59,13 +59,14 @@ def test_every_accuracy_is_an_objective_the_tuner_may_take():
 
 
 def test_the_report_holds_the_validation_digits_per_digit(tmp_path):
-    labels = [d for d in range(10) for _ in range(4)]
-    predictions = [d if i or d != 3 else 5 for d in range(10) for i in range(4)]
+    labels = [d for d in range(9) for _ in range(4)]  # no 9 among them
+    predictions = [d if i or d != 3 else 5 for d in range(9) for i in range(4)]
     metrics = report.write(str(tmp_path), {"test_accuracy": 0.9}, [], [[[0] * 28] * 28] * 2, [1, 2], [1, 2],
                            validation={"labels": labels, "predictions": predictions, "source": "training/x"})
     part = metrics["validation"]
-    assert part["digits"] == 40 and part["source"] == "training/x" and part["accuracy"] == 0.975
+    assert part["digits"] == 36 and part["source"] == "training/x" and part["accuracy"] == round(35 / 36, 6)
     assert part["per_class_accuracy"]["3"] == 0.75 and part["per_class_accuracy"]["4"] == 1.0
+    assert part["per_class_accuracy"]["9"] is None
     assert part["confusion_matrix"][3][5] == 1
     assert (tmp_path / "metrics.json").read_text().count('"per_class_accuracy"') == 2
 

@@ -120,3 +120,24 @@ def test_a_validation_channel_and_a_fraction_are_refused_together(channels):
     with pytest.raises(TrainingError, match=r"validation-fraction=0.2 .* and the job has a 'validation' "
                                             r"channel too: give one or the other"):
         _load(training, "--validation-fraction", "0.2", "--validation", str(training))
+
+
+def test_evaluate_gives_each_digits_accuracy_and_none_for_an_absent_digit():
+    import torch
+
+    from sagemaker_mnist import model, trainer
+    from sagemaker_mnist.distributed import Cluster
+
+    x, y = mnist("train")
+    keep = np.flatnonzero(y[:300] != 9)
+    split = data.Split(torch.from_numpy(x[keep].copy()), torch.from_numpy(y[keep].astype(np.int64)), "x")
+    torch.manual_seed(0)
+    net = model.MnistNet(4)
+    cluster = Cluster(rank=0, world_size=1, local_rank=0, local_world_size=1, device=torch.device("cpu"))
+    result = trainer.evaluate(net, split, 64, cluster, None)
+    predicted = result.predictions.numpy()
+    labels = y[keep]
+    assert result.class_accuracy[9] is None
+    for digit in range(9):
+        assert result.class_accuracy[digit] == pytest.approx((predicted[labels == digit] == digit).mean())
+    assert result.accuracy == pytest.approx((predicted == labels).mean())
