@@ -94,7 +94,8 @@ def _validation_part(validation):
     counts = confusion_matrix(labels, predictions)
     rows = counts.sum(axis=1)
     # A digit the validation digits lack has no accuracy (null), as it has no key in the metric line.
-    per_class = {str(d): round(float(counts[d, d] / rows[d]), 6) if rows[d] else None for d in range(NUM_CLASSES)}
+    per_class = {str(d): round(float(counts[d, d] / rows[d]), 6) if rows[d] else None
+                 for d in range(NUM_CLASSES)}
     return {"digits": int(len(labels)), "source": validation["source"],
             "accuracy": round(float(counts.trace() / max(len(labels), 1)), 6),
             "confusion_matrix": counts.tolist(), "per_class_accuracy": per_class}
