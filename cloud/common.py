@@ -21,6 +21,7 @@ DEFAULT_STATE_FILE = ".cloud-state.json"
 DATA_TRAINING = "data/training"
 DATA_TEST = "data/test"
 DATA_TRANSFORM = "data/transform"
+DATA_IMAGES = "data/images"  # a user's own digit pictures and their manifest (cloud.prepare_data --images)
 MODELS = "models"
 TRANSFORM_OUTPUT = "transform-output"
 CHECKPOINTS = "checkpoints"
@@ -34,6 +35,7 @@ CHECKPOINTS = "checkpoints"
 # image need not carry). The README's block mirrors this list, and tests check both against a
 # real training run's log (tests/contract) and the README (tests/unit/test_training_outputs.py).
 OBJECTIVE_METRIC = "test:accuracy"
+VALIDATION_METRIC = "validation:accuracy"
 METRIC_DEFINITIONS = [
     {"Name": "train:loss", "Regex": r"#metrics .*\btrain_loss=([0-9.eE+-]+)"},
     {"Name": "test:loss", "Regex": r"#metrics .*\btest_loss=([0-9.eE+-]+)"},
@@ -45,7 +47,15 @@ METRIC_DEFINITIONS = [
     {"Name": "test:kind_accuracy", "Regex": r"#metrics .*\btest_kind_accuracy=([0-9.]+)"},
     {"Name": "printed:accuracy", "Regex": r"#metrics .*\bprinted_accuracy=([0-9.]+)"},
     {"Name": "printed:kind_accuracy", "Regex": r"#metrics .*\bprinted_kind_accuracy=([0-9.]+)"},
-]
+    # With validation digits (a validation channel or validation-fraction: a user's own digits):
+    # their loss and accuracy, and the accuracy on each digit, which a tuner may maximise instead
+    # of test:accuracy (cloud.tune --objective).
+    {"Name": "validation:loss", "Regex": r"#metrics .*\bvalidation_loss=([0-9.eE+-]+)"},
+    {"Name": VALIDATION_METRIC, "Regex": r"#metrics .*\bvalidation_accuracy=([0-9.]+)"},
+] + [{"Name": "validation:accuracy_%d" % digit,
+       "Regex": r"#metrics .*\bvalidation_accuracy_%d=([0-9.]+)" % digit} for digit in range(10)]
+# What cloud.tune may maximise: an accuracy the trainer reports.
+OBJECTIVES = [d["Name"] for d in METRIC_DEFINITIONS if "accuracy" in d["Name"]]
 
 # A GPU instance with one T4: the cheapest GPU training instance SageMaker offers widely.
 DEFAULT_TRAIN_INSTANCE = "ml.g4dn.xlarge"

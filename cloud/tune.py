@@ -4,7 +4,8 @@
 
 HyperparameterTuner runs up to --max-jobs training jobs (Bayesian search), each on the same
 data and image as cloud.train, and maximizes `test:accuracy`, the last value of the trainer's
-per-epoch test accuracy (common.METRIC_DEFINITIONS). The best job's model goes into the state
+per-epoch test accuracy (common.METRIC_DEFINITIONS), or with --objective an accuracy on the job's
+validation digits (a user's own: all of them, or one digit's). The best job's model goes into the state
 file, where cloud.deploy and cloud.transform pick it up.
 """
 import sys
@@ -33,7 +34,7 @@ def tuner(est, args):
 
     return HyperparameterTuner(
         estimator=est,
-        objective_metric_name=common.OBJECTIVE_METRIC,
+        objective_metric_name=args.objective,
         objective_type="Maximize",
         hyperparameter_ranges=ranges(),
         metric_definitions=common.METRIC_DEFINITIONS,
@@ -69,7 +70,7 @@ def run(boto, args, log=print):
         state.set(best_training_job=best, model_data=model_data)
         metrics = {m["MetricName"]: m["Value"] for m in description.get("FinalMetricDataList", [])}
         log("best job %s: %s=%s, hyperparameters %s" % (
-            best, common.OBJECTIVE_METRIC, metrics.get(common.OBJECTIVE_METRIC),
+            best, args.objective, metrics.get(args.objective),
             {k: v for k, v in description["HyperParameters"].items() if not k.startswith(("sagemaker_", "_"))}))
         log("model %s" % model_data)
     return tuning_job
@@ -79,6 +80,10 @@ def parse_args(argv=None):
     p = common.base_parser(__doc__.splitlines()[0])
     train.add_training_args(p)
     p.set_defaults(job_prefix="mnist-tune")
+    p.add_argument("--objective", default=common.OBJECTIVE_METRIC, choices=common.OBJECTIVES,
+                   help="the accuracy to maximise (default %(default)s; validation:accuracy or one digit's, "
+                        "validation:accuracy_N, with validation digits: --validation or "
+                        "-H validation-fraction)")
     p.add_argument("--max-jobs", type=int, default=8, help="training jobs in all (default %(default)s)")
     p.add_argument("--max-parallel-jobs", type=int, default=2, help="at once (default %(default)s)")
     p.add_argument("--no-wait", dest="wait", action="store_false", help="return once the tuning job is created")

@@ -7,17 +7,21 @@ into the real image.
 """
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 
 import numpy as np
 import torch
 
+from cloud import common
+from sagemaker_mnist import artifacts
 from sagemaker_mnist import model as mnist_model
 from support import REPO, mnist, write_idx
 from user_data import PipeWriter, picture, recordio
@@ -212,6 +216,38 @@ def saved_model_accuracy(model_dir):
     return float((predicted == labels[:TINY_TEST]).mean())
 
 
+def pack_model(model_dir, dest, prefix="./"):
+    """model.tar.gz of a job's /opt/ml/model, as SageMaker packs it at the end of the job (every
+    file under the folder, named from it: ./model.pth, ./code/inference.py ...)."""
+    with tarfile.open(dest, "w:gz") as archive:
+        for path in sorted(pathlib.Path(model_dir).rglob("*")):
+            archive.add(path, arcname=prefix + str(path.relative_to(model_dir)), recursive=False)
+    return dest
+
+
+def metric_definitions_read(log):
+    """Applies the metric definitions the cloud scripts give SageMaker to every line of a job's log,
+    as SageMaker does: each must match the metric lines alone, once each, and read the value of the
+    key its name says (test:accuracy, test_accuracy=...), or match nothing in a line without that
+    key (the kind's metrics without printed digits). Returns (metric lines, the keys read)."""
+    lines = log.splitlines()
+    metric_lines = [line for line in lines if line.startswith("#metrics ")]
+    assert metric_lines, log
+    read = set()
+    for definition in common.METRIC_DEFINITIONS:
+        key = definition["Name"].replace(":", "_")
+        for line in lines:
+            found = re.findall(definition["Regex"], line)
+            if line in metric_lines:
+                (values,) = metrics(line)
+                expected = [values[key]] if key in values else []
+                assert [float(v) for v in found] == expected, (definition, line)
+                read.update([key] if found else [])
+            else:
+                assert not found, (definition, line)
+    return len(metric_lines), read
+
+
 def hidden_files(*dirs):
     """Temporary files (dot names) left in the given directories: a half-written artifact."""
     return [p for d in dirs for p in d.rglob(".*")]
@@ -342,6 +378,52 @@ def _pipe_label_attribute_missing(job):
     pipe_channel(job, "training", _pipe_pictures([None] * 4))
 
 
+def add_channel(job, name):
+    """A new File-mode channel of the job (its folder, and its entry in inputdataconfig.json)."""
+    job.channel(name).mkdir(exist_ok=True)
+    config = json.loads((job.config / "inputdataconfig.json").read_text())
+    config[name] = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                    "RecordWrapperType": "None"}
+    _write_raw(job, "inputdataconfig.json", json.dumps(config))
+    return job.channel(name)
+
+
+def _model_channel(job, width, config=None, drop=()):
+    """A `model` channel holding the model.tar.gz of a (fresh) net of `width`, its model.json
+    `config`, its weights without the keys `drop`."""
+    folder = job.root / "earlier-model"
+    net = mnist_model.MnistNet(width)
+    artifacts.write(str(folder), net, {"width": width})
+    if config is not None or drop:
+        state = {k: v for k, v in net.state_dict().items() if k not in drop}
+        torch.save(state, folder / mnist_model.WEIGHTS_FILE)
+        (folder / mnist_model.CONFIG_FILE).write_text(json.dumps(config or {"width": width}))
+    pack_model(folder, add_channel(job, "model") / "model.tar.gz")
+
+
+def _model_not_a_model(job):
+    add_channel(job, "model")
+    (job.channel("model") / "model.tar.gz").write_bytes(b"<Error><Code>AccessDenied</Code></Error>")
+
+
+def _model_of_another_width(job):
+    _model_channel(job, TINY_HYPERPARAMETERS["width"] // 2)
+
+
+def _model_of_another_architecture(job):
+    _model_channel(job, TINY_HYPERPARAMETERS["width"], drop=("classifier.1.weight",))
+
+
+def _mnist_share_without_mnist(job):
+    _hyperparameter(**{"mnist-share": 0.3})(job)
+
+
+def _validation_twice(job):
+    _hyperparameter(**{"validation-fraction": 0.2})(job)
+    for path in job.channel("training").glob("t10k-*"):
+        shutil.copy(path, add_channel(job, "validation"))
+
+
 def _corrupt_checkpoint(job):
     (job.checkpoints / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short")
 
@@ -393,6 +475,22 @@ FAILURES = [
      ("training_0 record 5: label 12 is not a digit 0-9", "categories 0 to 9")),
     ("pipe-label-attribute-missing", _pipe_label_attribute_missing,
      ("training_0 streams pictures with no label between them (missing label attribute)", "AttributeNames")),
+    # Fine-tuning: a `model` channel that holds no model of this image, or one the job cannot take.
+    ("model-not-a-model", _model_not_a_model,
+     ("model/model.tar.gz is not a model.tar.gz (a gzipped tar archive",
+      "give the model.tar.gz of a training job of this image (S3ModelArtifacts), or its model.pth and "
+      "model.json")),
+    ("model-of-another-width", _model_of_another_width,
+     ("hyperparameter width=8 does not fit the 'model' channel's model model/model.tar.gz, of width 4",
+      "leave width unset")),
+    ("model-of-another-architecture", _model_of_another_architecture,
+     ("model/model.tar.gz holds weights of another architecture than this image's MnistNet of width 8 "
+      "(no classifier.1.weight)", "train afresh without a 'model' channel")),
+    ("mnist-share-without-mnist-channel", _mnist_share_without_mnist,
+     ("hyperparameter mnist-share=0.3 mixes in MNIST's digits, but the job has no 'mnist' channel",
+      "MNIST's training files")),
+    ("validation-fraction-and-validation-channel", _validation_twice,
+     ("hyperparameter validation-fraction=0.2 holds validation digits out", "give one or the other")),
     # torch's reader follows its reason with a paragraph of advice: the line keeps the reason.
     ("checkpoint-corrupt", _corrupt_checkpoint,
      ("checkpoints/checkpoint.pt cannot be read",

@@ -23,6 +23,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 # Hyperparameters that do not change what is trained: a checkpoint resumes across changes to them.
 RESUME_INDIFFERENT = ("eval_batch_size", "amp")
+# Hyperparameters newer than some checkpoints, with the value that an older checkpoint's job trained
+# with: such a checkpoint resumes a job that leaves them at it.
+ADDED_LATER = {"mnist_share": 0.0, "validation_fraction": 0.0}
 
 
 def no_partial():
@@ -112,7 +115,7 @@ def check_compatible(state, hp, checkpoint_path):
                             "checkpoint location" % (checkpoint_path, state.get("version")))
     saved, now = state["hyperparameters"], hp.as_dict()
     changed = ["%s=%s (checkpoint: %s)" % (hyperparameters.display(k), now[k], saved.get(k))
-               for k in now if k not in RESUME_INDIFFERENT and saved.get(k) != now[k]]
+               for k in now if k not in RESUME_INDIFFERENT and saved.get(k, ADDED_LATER.get(k)) != now[k]]
     if changed:
         raise TrainingError("checkpoint %s was written by a job with other hyperparameters: %s; resume with "
                             "the checkpoint's values or give the job an empty checkpoint location"

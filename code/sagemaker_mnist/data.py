@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sagemaker_mnist import channels, distributed, failures, formats
+from sagemaker_mnist import channels, distributed, failures, formats, holdout, mnist_mix
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.formats import csv_rows, detect, folders, idx, manifest, pipe
 
@@ -268,7 +268,9 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     class folders, CSV, a Ground Truth manifest: told from its contents unless the data-format
     hyperparameter says) and the input mode it comes in (a folder, or Pipe mode's FIFOs: the first
     pass, <channel>_0, read whole and kept, as a folder's digits are). The training set must hold
-    every digit 0-9: the net learns only the digits it is shown."""
+    every digit 0-9: the net learns only the digits it is shown. validation-fraction holds some of
+    them out as the validation split (sagemaker_mnist.holdout), and mnist-share then mixes the
+    `mnist` channel's digits into the rest (sagemaker_mnist.mnist_mix)."""
     declared = channels.declared(environ) or {}
     options = formats.Options(settings.hp.data_format, settings.hp.label_attribute)
     processes_here = int(environ.get(distributed.LOCAL_WORLD_SIZE, "1"))
@@ -283,12 +285,25 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
                                 % (channel, processes_here))
         return _channel_splits(directory, channel, config, options, pipe_wait)
 
+    hp = settings.hp
+    mnist_mix.required(settings.mnist_dir, hp.mnist_share)
+    if hp.validation_fraction > 0 and settings.validation_dir:
+        raise TrainingError("hyperparameter validation-fraction=%s holds validation digits out of the "
+                            "training channel, and the job has a 'validation' channel too: give one or the "
+                            "other"
+                            % hp.validation_fraction)
     train_channel = settings.train_channel
     trained = read(train_channel, settings.train_dir)
     if TRAIN not in trained:
         raise TrainingError("channel %r holds no training digits: expected %s"
                             % (train_channel, ACCEPTED_ANY))
-    validation = _only_split(read("validation", settings.validation_dir)) if settings.validation_dir else None
+    _check_every_digit(trained[TRAIN], train_channel)
+    train = trained[TRAIN]
+    if hp.validation_fraction > 0:
+        train, validation = holdout.split(train, hp.validation_fraction, hp.seed, Split)
+    else:
+        validation = (_only_split(read("validation", settings.validation_dir)) if settings.validation_dir
+                      else None)
     if settings.test_dir:
         test = _only_split(read("test", settings.test_dir))
     else:
@@ -296,9 +311,13 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     if test is None:
         raise TrainingError(
             "no test digits: add a 'test' or 'validation' channel (in any form the training channel may "
-            "take), or put MNIST's t10k-images/t10k-labels in the %r channel" % train_channel)
-    _check_every_digit(trained[TRAIN], train_channel)
-    return Dataset(trained[TRAIN], test, validation)
+            "take), hold some out with validation-fraction, or put MNIST's t10k-images/t10k-labels in the "
+            "%r channel" % train_channel)
+    if hp.mnist_share > 0:
+        # The test and validation digits stay the user's: MNIST only joins what the net trains on.
+        train = mnist_mix.mix(train, _only_split(read(mnist_mix.CHANNEL, settings.mnist_dir)), hp.mnist_share,
+                              hp.seed, Split)
+    return Dataset(train, test, validation)
 
 
 def _only_split(splits):

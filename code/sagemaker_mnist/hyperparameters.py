@@ -24,6 +24,10 @@ SM_CHANNEL_TRAIN = "SM_CHANNEL_TRAIN"  # the other common name for the training 
 SM_CHANNEL_TEST = "SM_CHANNEL_TEST"
 SM_CHANNEL_VALIDATION = "SM_CHANNEL_VALIDATION"
 SM_CHANNEL_FONTS = "SM_CHANNEL_FONTS"  # optional: the user's own fonts for printed digits
+# Optional: an earlier job's model.tar.gz (or its files) to fine-tune (sagemaker_mnist.pretrained).
+SM_CHANNEL_MODEL = "SM_CHANNEL_MODEL"
+# Optional: MNIST's own files, the handwriting mixed into a user's digits (mnist-share).
+SM_CHANNEL_MNIST = "SM_CHANNEL_MNIST"
 SM_MODEL_DIR = "SM_MODEL_DIR"
 SM_OUTPUT_DATA_DIR = "SM_OUTPUT_DATA_DIR"
 SM_HOSTS = "SM_HOSTS"
@@ -62,6 +66,8 @@ class Hyperparameters:
     printed_fonts: str  # comma-separated font sources (sagemaker_mnist.fonts.SOURCES)
     data_format: str  # how the channels are read (sagemaker_mnist.formats.FORMATS); auto: from their contents
     label_attribute: str  # a Ground Truth manifest's label attribute; "": the one beside source-ref
+    mnist_share: float  # of the training set: MNIST digits from the `mnist` channel mixed in; 0: none
+    validation_fraction: float  # of the training channel's digits, held out to validate on; 0: none
 
     def as_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -69,7 +75,8 @@ class Hyperparameters:
 
 # Defaults of the hyperparameters that no preset sets.
 _BASE_DEFAULTS = dict(seed=0, eval_batch_size=1000, amp="auto", printed_fonts=",".join(fonts.SOURCES),
-                      data_format=formats.AUTO, label_attribute="")
+                      data_format=formats.AUTO, label_attribute="", mnist_share=0.0,
+                      validation_fraction=0.0)
 
 _CHOICES = {
     "preset": tuple(recipe.PRESETS),
@@ -91,6 +98,10 @@ _LIMITS = {
     "seed": ("an integer >= 0", lambda v: v >= 0),
     "eval_batch_size": ("an integer >= 1", lambda v: v >= 1),
     "printed_share": ("a number in [0, 0.5]", lambda v: 0 <= v <= 0.5),
+    # At 0.9 the user's digits are a tenth of what the net sees: beyond that it barely learns them.
+    "mnist_share": ("a number in [0, 0.9]", lambda v: 0 <= v <= 0.9),
+    # Past half the channel, the training set is the smaller part.
+    "validation_fraction": ("a number in [0, 0.5]", lambda v: 0 <= v <= 0.5),
     "printed_fonts": ("a comma-separated list of %s" % ", ".join(fonts.SOURCES),
                       lambda v: bool(v) and all(part.strip() in fonts.SOURCES for part in v.split(","))),
     # Ground Truth names the label attribute after the labeling job; source-ref and *-metadata are
@@ -118,6 +129,9 @@ class Settings:
     num_cpus: int
     train_channel: str = "training"  # the name of the job's channel train_dir comes from
     fonts_dir: str | None = None
+    pretrained_dir: str | None = None  # the `model` channel: the model to fine-tune
+    mnist_dir: str | None = None  # the `mnist` channel: MNIST's digits for mnist-share
+    explicit: frozenset = frozenset()  # the hyperparameters the job set (the others: the preset's)
 
 
 def hyperparameter_names():
@@ -146,6 +160,8 @@ def _build_parser(environ):
     p.add_argument("--test", dest="test_dir", default=environ.get(SM_CHANNEL_TEST))
     p.add_argument("--validation", dest="validation_dir", default=environ.get(SM_CHANNEL_VALIDATION))
     p.add_argument("--fonts", dest="fonts_dir", default=environ.get(SM_CHANNEL_FONTS))
+    p.add_argument("--pretrained", dest="pretrained_dir", default=environ.get(SM_CHANNEL_MODEL))
+    p.add_argument("--mnist", dest="mnist_dir", default=environ.get(SM_CHANNEL_MNIST))
     p.add_argument("--model-dir", "--model_dir", dest="model_dir",
                    default=environ.get(SM_MODEL_DIR) or os.path.join(base, "model"))
     p.add_argument("--output-data-dir", "--output_data_dir", dest="output_data_dir",
@@ -165,7 +181,7 @@ def parse(argv, environ):
     args, rest = parser.parse_known_args(argv)
     _reject_unknown(rest)
     raw = {name: getattr(args, name) for name in hyperparameter_names()}
-    preset = parse_value("preset", raw["preset"]) if raw["preset"] is not None else "default"
+    preset = parse_value("preset", raw["preset"]) if raw["preset"] is not None else _default_preset(args)
     defaults = dict(_BASE_DEFAULTS, **recipe.PRESETS[preset], preset=preset)
     values = {}
     for f in fields(Hyperparameters):
@@ -192,7 +208,16 @@ def parse(argv, environ):
         train_channel="train" if not environ.get(SM_CHANNEL_TRAINING) and environ.get(SM_CHANNEL_TRAIN)
         else "training",
         fonts_dir=args.fonts_dir,
+        pretrained_dir=args.pretrained_dir,
+        mnist_dir=args.mnist_dir,
+        explicit=frozenset(name for name in hyperparameter_names() if raw[name] is not None),
     )
+
+
+def _default_preset(args):
+    """The preset of a job that names none: fine-tune when it has a model to start from (SageMaker's
+    pretrained-model pattern: a `model` channel), else default."""
+    return recipe.FINE_TUNE if args.pretrained_dir else "default"
 
 
 def parse_value(name, raw):

@@ -6,9 +6,11 @@ import math
 from sagemaker_mnist import artifacts, failures, kinds, report
 
 
-def write(settings, cluster, model, config, dataset, history, predictions, train_samples, printed_splits=None):
+def write(settings, cluster, model, config, dataset, history, predictions, train_samples, printed_splits=None,
+          validation_predictions=None, fine_tuned_from=None):
     """Writes the artifact of `model` (architecture `config`) and the report of the run's `history`,
-    with the test set's `predictions` (numpy) and, with printed digits, the kinds' part."""
+    with the test set's `predictions` (numpy), the validation digits' (numpy, with validation
+    digits), with printed digits the kinds' part, and the model it was fine-tuned from (its name)."""
     test = dataset.test
     try:
         artifacts.write(settings.model_dir, model, config)
@@ -25,13 +27,21 @@ def write(settings, cluster, model, config, dataset, history, predictions, train
         validation_samples=len(dataset.validation) if dataset.validation else 0,
         data={"train": dataset.train.source, "test": test.source},
     )
+    if dataset.validation is not None:
+        summary["data"]["validation"] = dataset.validation.source
+    if fine_tuned_from is not None:
+        summary["fine_tuned_from"] = fine_tuned_from
+    validation = None
+    if validation_predictions is not None:
+        validation = {"labels": dataset.validation.labels.numpy(), "predictions": validation_predictions,
+                      "source": dataset.validation.source}
     printed_part = None
     if printed_splits is not None:
         printed_part = kinds.report_part(model, test, printed_splits, settings.hp.eval_batch_size, cluster.device)
         summary["data"]["printed"] = printed_splits.train.source
     try:
         report.write(settings.output_data_dir, summary, history, test.images.numpy(), test.labels.numpy(),
-                     predictions, printed_part)
+                     predictions, printed_part, validation)
     except OSError as e:
         raise failures.cannot_write(e.filename or settings.output_data_dir, e) from None
     print("saved the model to %s and the evaluation report to %s: test accuracy %.4f"

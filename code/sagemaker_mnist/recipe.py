@@ -12,6 +12,7 @@ import math
 import torch
 from torch import nn
 
+FINE_TUNE = "fine-tune"
 # Values a job gets for every hyperparameter it does not set. `preset` picks the row; a job's own
 # hyperparameters override single values of it.
 PRESETS = {
@@ -34,6 +35,16 @@ PRESETS = {
         scheduler="onecycle", label_smoothing=0.1, augmentation="none", width=8,
         # No printed digits: with a kind head to train, its one epoch no longer clears 99% (98.9-
         # 99.0% at printed-share 0.02 and 0.05, seeds 0-2); a job adds them with printed-share.
+        printed_share=0.0,
+    ),
+    # Starting from an earlier job's model (a `model` channel), the preset of a job that names
+    # none: the net already reads digits, so a few epochs at a tenth of the rate adapt it to new
+    # ones without unlearning the old. Cosine decays from the start: onecycle's warm-up to a
+    # high rate would first undo much of what the model knew. Smaller batches give a user's few
+    # hundred digits more steps. width: the model's own (sagemaker_mnist.pretrained).
+    FINE_TUNE: dict(
+        epochs=3, batch_size=64, lr=0.002, optimizer="adamw", momentum=0.9, weight_decay=0.01,
+        scheduler="cosine", label_smoothing=0.1, augmentation="affine", width=16,
         printed_share=0.0,
     ),
 }

@@ -4,9 +4,12 @@ report in SageMaker's output data directory (/opt/ml/output/data, uploaded as ou
 The metric line is what Estimator metric_definitions and HyperparameterTuner objectives match
 (the regexes: cloud/common.py METRIC_DEFINITIONS), so its keys and their order never change:
   #metrics epoch=3 train_loss=0.012345 test_loss=0.020100 test_accuracy=0.993100 epoch_seconds=3.210 train_seconds=9.870
-with validation_loss=... validation_accuracy=... after test_accuracy when the job has a
-validation channel. epoch_seconds is the epoch's wall-clock time (training and evaluation);
-train_seconds is the training time of all epochs so far, evaluation excluded.
+with validation_loss=... validation_accuracy=... after test_accuracy when the job has validation
+digits (a validation channel, or validation-fraction of the training channel), and then, after
+train_seconds, validation_accuracy_0=... to validation_accuracy_9=...: the accuracy on each digit
+of them, so that a tuner can optimise the digit a user's data gets wrong most. epoch_seconds is
+the epoch's wall-clock time (training and evaluation); train_seconds is the training time of all
+epochs so far, evaluation excluded.
 """
 import json
 import os
@@ -34,6 +37,9 @@ _LINE_KEYS = (("epoch", "%d"), ("train_loss", "%.6f"), ("test_loss", "%.6f"), ("
               # test digits handwritten, and digit and kind accuracy on rendered printed digits.
               ("test_kind_accuracy", "%.6f"), ("printed_accuracy", "%.6f"), ("printed_kind_accuracy", "%.6f"),
               ("epoch_seconds", "%.3f"), ("train_seconds", "%.3f"))
+# The validation digits' accuracy per digit; last, so that the line keeps its earlier keys' order.
+CLASS_KEY = "validation_accuracy_%d"
+_LINE_KEYS += tuple((CLASS_KEY % digit, "%.6f") for digit in range(NUM_CLASSES))
 
 
 def metric_line(entry):
@@ -50,11 +56,13 @@ def confusion_matrix(labels, predictions):
     return counts
 
 
-def write(output_data_dir, summary, history, images, labels, predictions, printed=None):
+def write(output_data_dir, summary, history, images, labels, predictions, printed=None, validation=None):
     """Writes metrics.json and the three figures. `summary` holds the run's facts (final metrics,
     hyperparameters, device...); images/labels/predictions are the test set's, as numpy arrays.
     printed (a net with the kind head: sagemaker_mnist.kinds.report_part) adds the kinds'
-    confusion matrix and the printed digits' confusion matrix and misread digits, and two figures."""
+    confusion matrix and the printed digits' confusion matrix and misread digits, and two figures.
+    validation ({"labels", "predictions", "source"}: the job's validation digits) adds their
+    accuracy, confusion matrix and accuracy per digit, under "validation"."""
     os.makedirs(output_data_dir, exist_ok=True)
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     counts = confusion_matrix(labels, predictions)
@@ -68,6 +76,8 @@ def write(output_data_dir, summary, history, images, labels, predictions, printe
         misclassified=int(len(wrong)),
         figures=[CONFUSION_FILE, MISCLASSIFIED_FILE, CURVES_FILE],
     )
+    if validation is not None:
+        metrics["validation"] = _validation_part(validation)
     _atomic(os.path.join(output_data_dir, METRICS_FILE),
             lambda f: f.write(json.dumps(metrics, indent=2, sort_keys=True).encode()))
     _save_figure(_confusion_figure(counts), os.path.join(output_data_dir, CONFUSION_FILE))
@@ -77,6 +87,18 @@ def write(output_data_dir, summary, history, images, labels, predictions, printe
     if printed is not None:
         _write_kinds(output_data_dir, metrics, printed)
     return metrics
+
+
+def _validation_part(validation):
+    labels, predictions = np.asarray(validation["labels"]), np.asarray(validation["predictions"])
+    counts = confusion_matrix(labels, predictions)
+    rows = counts.sum(axis=1)
+    # A digit the validation digits lack has no accuracy (null), as it has no key in the metric line.
+    per_class = {str(d): round(float(counts[d, d] / rows[d]), 6) if rows[d] else None
+                 for d in range(NUM_CLASSES)}
+    return {"digits": int(len(labels)), "source": validation["source"],
+            "accuracy": round(float(counts.trace() / max(len(labels), 1)), 6),
+            "confusion_matrix": counts.tolist(), "per_class_accuracy": per_class}
 
 
 def _write_kinds(output_data_dir, metrics, printed):

@@ -20,14 +20,14 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from sagemaker_mnist import (checkpoints, data, distributed, failures, hyperparameters, kinds, outputs,
-                             preflight, recipe, report, stopping)
+                             preflight, pretrained, recipe, report, stopping)
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.model import build_model
 
@@ -48,8 +48,9 @@ class Training:
     steps_per_epoch: int
 
 
-def build(hp, cluster, num_cpus, train_size):
-    """The model and everything that trains it, on this process's device, for `train_size` digits."""
+def build(hp, cluster, num_cpus, train_size, start_from=None):
+    """The model and everything that trains it, on this process's device, for `train_size` digits;
+    its weights start from `start_from` (sagemaker_mnist.pretrained) when there is one."""
     device = cluster.device
     if hp.batch_size < cluster.world_size:
         raise TrainingError("hyperparameter batch-size=%d is smaller than the job's %d processes: batch-size "
@@ -64,7 +65,15 @@ def build(hp, cluster, num_cpus, train_size):
     config = {"width": hp.width}
     if hp.printed_share > 0:
         config["kinds"] = True  # the second head: handwritten or printed (sagemaker_mnist.kinds)
-    model = build_model(config).to(device)
+    model = build_model(config)
+    if start_from is not None:
+        head = pretrained.load_into(model, start_from)
+        _log(cluster, "fine-tuning %s%s" % (start_from.source, {
+            "kept": ", its kind head trained further (printed-share=%s)" % hp.printed_share,
+            "added": ", with a new kind head (printed-share=%s)" % hp.printed_share,
+            "dropped": ", without its kind head (printed-share=0: set it above 0 to keep the head)",
+        }.get(head, "")))
+    model = model.to(device)
     optimizer = recipe.make_optimizer(model, hp)
     steps_per_epoch = max(1, train_size // hp.batch_size)
     scheduler = recipe.make_scheduler(optimizer, hp, steps_per_epoch)
@@ -139,12 +148,20 @@ def _job_sums(cluster, run, seconds):
     return distributed.all_sum(cluster, sums.to(cluster.device)).cpu()
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float  # mean cross-entropy
+    accuracy: float
+    predictions: object  # this process's predictions (a tensor), or None for an empty share
+    kind_accuracy: float | None
+    class_accuracy: list  # per digit 0-9: the share of its digits called right (None: none of it)
+
+
 @torch.no_grad()
 def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True, kind=None):
-    """(mean cross-entropy, accuracy, this process's predictions, kind accuracy) over a split; each
-    process takes every world_size-th digit unless shard is False. The kind accuracy (the share of
-    digits the kind head calls `kind`, every digit of the split being of that kind) is None for a
-    net without the head or when `kind` is None."""
+    """The Evaluation of a split; each process takes every world_size-th digit unless shard is
+    False. The kind accuracy (the share of digits the kind head calls `kind`, every digit of the
+    split being of that kind) is None for a net without the head or when `kind` is None."""
     device = cluster.device
     model.eval()
     rank, world = (cluster.rank, cluster.world_size) if shard else (0, 1)
@@ -152,6 +169,8 @@ def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True, kind=None
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.float64, device=device)
     kind_correct = torch.zeros((), dtype=torch.float64, device=device)
+    class_correct = torch.zeros(data.NUM_CLASSES, dtype=torch.float64, device=device)
+    class_count = torch.zeros(data.NUM_CLASSES, dtype=torch.float64, device=device)
     with_kind = kind is not None and getattr(model, "has_kind", False)
     predictions = []
     for start in range(0, len(labels), batch_size):
@@ -167,42 +186,55 @@ def evaluate(model, split, batch_size, cluster, amp_dtype, shard=True, kind=None
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         predicted = logits.argmax(1)
         correct += (predicted == y).sum().double()
+        class_count += torch.bincount(y, minlength=data.NUM_CLASSES).double()
+        class_correct += torch.bincount(y[predicted == y], minlength=data.NUM_CLASSES).double()
         predictions.append(predicted.cpu())
     digits = torch.tensor(float(len(labels)), dtype=torch.float64, device=device)
-    sums = torch.stack([loss_sum, correct, digits, kind_correct])
+    sums = torch.cat([torch.stack([loss_sum, correct, digits, kind_correct]), class_correct, class_count])
     if shard:
         sums = distributed.all_sum(cluster, sums)
     sums = sums.cpu()
     total = max(float(sums[2]), 1.0)
-    return (float(sums[0]) / total, float(sums[1]) / total, torch.cat(predictions) if predictions else None,
-            float(sums[3]) / total if with_kind else None)
+    class_counts = sums[4 + data.NUM_CLASSES:]
+    per_class = [float(c) / float(n) if n else None
+                 for c, n in zip(sums[4:4 + data.NUM_CLASSES], class_counts)]
+    return Evaluation(float(sums[0]) / total, float(sums[1]) / total,
+                      torch.cat(predictions) if predictions else None,
+                      float(sums[3]) / total if with_kind else None, per_class)
 
 
 def _evaluate_splits(t, dataset, printed_splits, hp, cluster):
-    """The epoch's test (and validation, and printed) metrics, and this process's test predictions."""
-    test_loss, test_accuracy, predictions, test_kind = evaluate(t.model, dataset.test, hp.eval_batch_size,
-                                                                cluster, t.amp_dtype, kind=kinds.HANDWRITTEN)
-    result = {"test_loss": test_loss, "test_accuracy": test_accuracy}
+    """The epoch's test (and validation, and printed) metrics, and this process's test predictions.
+    The validation digits (a user's own: a validation channel or validation-fraction) also get
+    their accuracy per digit, which a tuner may optimise (report.CLASS_KEY)."""
+    test = evaluate(t.model, dataset.test, hp.eval_batch_size, cluster, t.amp_dtype, kind=kinds.HANDWRITTEN)
+    result = {"test_loss": test.loss, "test_accuracy": test.accuracy}
     validation = dataset.validation
-    if validation is dataset.test:
-        result.update(validation_loss=test_loss, validation_accuracy=test_accuracy)
-    elif validation is not None:
-        loss, accuracy, _, _ = evaluate(t.model, validation, hp.eval_batch_size, cluster, t.amp_dtype)
-        result.update(validation_loss=loss, validation_accuracy=accuracy)
+    if validation is not None:
+        checked = test if validation is dataset.test else evaluate(t.model, validation, hp.eval_batch_size,
+                                                                   cluster, t.amp_dtype)
+        result.update(validation_loss=checked.loss, validation_accuracy=checked.accuracy)
+        # A digit the validation digits lack has no accuracy: its key stays out of the line, where
+        # a 0 would tell a tuner the model gets it all wrong.
+        result.update({report.CLASS_KEY % digit: accuracy
+                       for digit, accuracy in enumerate(checked.class_accuracy) if accuracy is not None})
     if printed_splits is not None:
-        _, accuracy, _, kind = evaluate(t.model, printed_splits.validation, hp.eval_batch_size, cluster,
-                                        t.amp_dtype, kind=kinds.PRINTED)
-        result.update(test_kind_accuracy=test_kind, printed_accuracy=accuracy, printed_kind_accuracy=kind)
-    return result, predictions
+        printed = evaluate(t.model, printed_splits.validation, hp.eval_batch_size, cluster, t.amp_dtype,
+                           kind=kinds.PRINTED)
+        result.update(test_kind_accuracy=test.kind_accuracy, printed_accuracy=printed.accuracy,
+                      printed_kind_accuracy=printed.kind_accuracy)
+    return result, test.predictions
 
 
-def fit(settings, dataset, cluster, stop, printed_splits=None):
+def fit(settings, dataset, cluster, stop, printed_splits=None, start_from=None):
     """The job: resumes from a checkpoint if there is one, trains the remaining epochs with a
     checkpoint after each, and (rank 0) writes the model artifact and the evaluation report.
-    printed_splits (sagemaker_mnist.kinds): printed digits to train and evaluate the kind head on."""
+    printed_splits (sagemaker_mnist.kinds): printed digits to train and evaluate the kind head on;
+    start_from (sagemaker_mnist.pretrained): the model to fine-tune (a checkpoint goes before it:
+    a resumed fine-tuning job goes on from where it stopped)."""
     hp, device = settings.hp, cluster.device
     images, labels, kind_targets = kinds.training_tensors(dataset.train, printed_splits)
-    t = build(hp, cluster, settings.num_cpus, len(labels))
+    t = build(hp, cluster, settings.num_cpus, len(labels), start_from)
     # The whole dataset is 55 MB of bytes: it lives on the training device, batches are slices.
     images, labels = images.to(device), labels.to(device)
     kind_targets = kind_targets.to(device) if kind_targets is not None else None
@@ -240,10 +272,16 @@ def fit(settings, dataset, cluster, stop, printed_splits=None):
             raise stopping.stopped(progress, hp.epochs, t.steps_per_epoch, settings.checkpoint_dir)
     if cluster.is_main:
         if cluster.distributed or predictions is None:  # rank 0 holds only its share
-            _, _, predictions, _ = evaluate(t.model, dataset.test, hp.eval_batch_size, cluster, t.amp_dtype,
-                                            shard=False)
+            predictions = evaluate(t.model, dataset.test, hp.eval_batch_size, cluster, t.amp_dtype,
+                                   shard=False).predictions
+        validation = None
+        if dataset.validation is not None:
+            validation = (predictions if dataset.validation is dataset.test else
+                          evaluate(t.model, dataset.validation, hp.eval_batch_size, cluster, t.amp_dtype,
+                                   shard=False).predictions).numpy()
         outputs.write(settings, cluster, t.model, t.config, dataset, progress.history, predictions.numpy(),
-                      len(labels), printed_splits)
+                      len(labels), printed_splits, validation,
+                      start_from.source if start_from is not None else None)
     distributed.barrier(cluster)
 
 
@@ -279,11 +317,16 @@ def train(settings, environ, stop):
     job's other processes, fits."""
     preflight.check_inputs(settings, environ)
     preflight.check_outputs(settings)
+    start_from = None
+    if settings.pretrained_dir:
+        # Read first: a model that does not fit fails the job before the data is read.
+        start_from = pretrained.read(settings.pretrained_dir)
+        settings = replace(settings, hp=pretrained.resolve(settings.hp, settings.explicit, start_from))
     dataset = data.load_job(settings, environ)
     printed_splits = kinds.render_splits(settings.hp, dataset.train, settings.fonts_dir, settings.num_cpus)
     cluster = distributed.setup(settings.hosts, settings.current_host, environ)
     try:
-        fit(settings, dataset, cluster, stop, printed_splits)
+        fit(settings, dataset, cluster, stop, printed_splits, start_from)
     finally:
         distributed.teardown(cluster)
 

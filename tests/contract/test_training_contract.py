@@ -6,7 +6,6 @@ SAGEMAKER_TRAINING_MODULE=sagemaker_mnist_container.training:main, as the image 
 """
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -16,12 +15,12 @@ import sys
 import numpy as np
 import pytest
 
-from cloud import common
 from sagemaker_mnist import checkpoints, failures, recipe
 from support import REPO, mnist, write_idx, write_subset
 from training_job import (FAILURES, TINY_ACCURACY, TINY_HYPERPARAMETERS, TINY_TEST, TINY_TRAIN, OptMl, Running,
-                          assert_one_actionable_line, hidden_files, metrics, run_train, same_epoch,
-                          saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3, tiny_job)
+                          assert_one_actionable_line, hidden_files, metric_definitions_read, metrics,
+                          run_train, same_epoch, saved_model_accuracy, sdk2_framework, sdk2_generic, sdk3,
+                          tiny_job)
 
 pytestmark = pytest.mark.contract
 
@@ -125,32 +124,10 @@ def test_all_sdk_styles_give_the_same_run(style_runs):
         assert result == first, style
 
 
-def _metric_definitions_read(log):
-    """Applies the metric definitions the cloud scripts give SageMaker to every line of a job's log,
-    as SageMaker does: each must match the metric lines alone, once each, and read the value of the
-    key its name says (test:accuracy, test_accuracy=...), or match nothing in a line without that
-    key (the kind's metrics without printed digits). Returns (metric lines, the keys read)."""
-    lines = log.splitlines()
-    metric_lines = [line for line in lines if line.startswith("#metrics ")]
-    assert metric_lines, log
-    read = set()
-    for definition in common.METRIC_DEFINITIONS:
-        key = definition["Name"].replace(":", "_")
-        for line in lines:
-            found = re.findall(definition["Regex"], line)
-            if line in metric_lines:
-                (values,) = metrics(line)
-                assert [float(v) for v in found] == ([values[key]] if key in values else []), (definition, line)
-                read.update([key] if found else [])
-            else:
-                assert not found, (definition, line)
-    return len(metric_lines), read
-
-
 def test_the_cloud_metric_definitions_read_a_real_runs_log(style_runs):
     job, run = style_runs["sdk2-framework"]
     assert run.returncode == 0, run.stdout
-    count, _ = _metric_definitions_read(run.stdout)
+    count, _ = metric_definitions_read(run.stdout)
     assert count == TINY_HYPERPARAMETERS["epochs"]
 
 
@@ -249,7 +226,7 @@ def test_test_and_validation_channels(tmp_path):
     (line,) = metrics(run.stdout)
     assert list(line)[3:6] == ["test_accuracy", "validation_loss", "validation_accuracy"]
     # The validation keys between the others mislead none of the metric definitions.
-    assert _metric_definitions_read(run.stdout)[0] == 1
+    assert metric_definitions_read(run.stdout)[0] == 1
     assert line["validation_accuracy"] > 0.5
     report = json.loads((job.output_data / "metrics.json").read_text())
     assert report["test_samples"] == TINY_TEST and report["validation_samples"] == 300
@@ -313,7 +290,7 @@ def test_printed_digits_train_the_kind_head_and_the_artifact_serves_it(tmp_path,
     lines = metrics(run.stdout)
     assert {"test_kind_accuracy", "printed_accuracy", "printed_kind_accuracy"} <= set(lines[-1])
     # The cloud scripts' metric definitions read all three from the real log.
-    _, read = _metric_definitions_read(run.stdout)
+    _, read = metric_definitions_read(run.stdout)
     assert {"test_kind_accuracy", "printed_accuracy", "printed_kind_accuracy"} <= read
     # Printed and handwritten digits differ at a glance: even the tiny job tells most apart.
     assert lines[-1]["test_kind_accuracy"] > 0.8 and lines[-1]["printed_kind_accuracy"] > 0.75

@@ -146,6 +146,16 @@ def test_the_resume_indifferent_are_hyperparameters():
     assert set(checkpoints.RESUME_INDIFFERENT) <= set(hyperparameters.hyperparameter_names())
 
 
+def test_a_checkpoint_older_than_mnist_share_and_validation_fraction_resumes_a_job_without_them():
+    older = _saved()
+    for name in checkpoints.ADDED_LATER:
+        del older["hyperparameters"][name]
+    checkpoints.check_compatible(older, HP, PATH)
+    with pytest.raises(TrainingError, match=r"mnist-share=0.3 \(checkpoint: None\)"):
+        checkpoints.check_compatible(older, dataclasses.replace(HP, mnist_share=0.3), PATH)
+    assert set(checkpoints.ADDED_LATER) <= set(hyperparameters.hyperparameter_names())
+
+
 @pytest.mark.parametrize("saved,changed", [
     ({"lr": 0.01}, "lr=0.02 (checkpoint: 0.01)"),
     ({"batch_size": 64}, "batch-size=128 (checkpoint: 64)"),

@@ -17,7 +17,8 @@ JOB = {"preset": "fast", "epochs": 3, "batch-size": 64, "lr": 0.05, "optimizer":
 EXPECTED = dict(preset="fast", epochs=3, batch_size=64, lr=0.05, optimizer="adamw", momentum=0.8,
                 weight_decay=0.0001, scheduler="cosine", label_smoothing=0.0, augmentation="affine",
                 width=12, seed=7, eval_batch_size=1000, amp="auto", printed_share=0.25,
-                printed_fonts="matplotlib,system", data_format="auto", label_attribute="")
+                printed_fonts="matplotlib,system", data_format="auto", label_attribute="", mnist_share=0.0,
+                validation_fraction=0.0)
 
 # What the training script's argv holds for each SDK, values exactly as they reach it:
 #  - in hyperparameters.json (the raw encoding, for a script that is handed them unmodified),
@@ -96,6 +97,27 @@ def test_the_data_format_and_label_attribute_in_every_spelling():
         assert (hp.data_format, hp.label_attribute) == ("manifest", "digits")
 
 
+def test_a_model_channel_picks_the_fine_tune_preset():
+    env = {"SM_CHANNEL_TRAINING": "/opt/ml/input/data/training",
+           "SM_CHANNEL_MODEL": "/opt/ml/input/data/model", "SM_CHANNEL_MNIST": "/opt/ml/input/data/mnist"}
+    settings = parse(["--epochs", "5"], env)
+    assert settings.pretrained_dir == "/opt/ml/input/data/model"
+    assert settings.mnist_dir == "/opt/ml/input/data/mnist"
+    assert settings.hp.preset == recipe.FINE_TUNE
+    fine_tune = recipe.PRESETS[recipe.FINE_TUNE]
+    assert settings.hp.lr == fine_tune["lr"] < recipe.PRESETS["default"]["lr"]
+    assert fine_tune["epochs"] < recipe.PRESETS["default"]["epochs"]
+    # The job's own values win: its epochs, and a preset it names.
+    assert settings.hp.epochs == 5 and settings.explicit == {"epochs"}
+    assert parse(["--preset", "default"], env).hp == parse(["--preset", "default"], {}).hp
+    assert parse([], {}).hp.preset == "default"
+
+
+def test_mnist_share_and_validation_fraction():
+    hp = parse(["--mnist-share", "0.3", "--validation_fraction", '"0.2"'], {}).hp
+    assert (hp.mnist_share, hp.validation_fraction) == (0.3, 0.2)
+
+
 def test_integers_given_as_floats():
     assert parse(["--epochs", "4.0"], {}).hp.epochs == 4
 
@@ -117,6 +139,9 @@ BAD = [
     ("weight-decay", "-1", ["weight-decay='-1'", "a number >= 0"]),
     ("width", "0", ["width='0'", "an integer >= 1"]),
     ("amp", "fp8", ["amp='fp8'", "one of auto, off"]),
+    ("mnist-share", "0.95", ["mnist-share='0.95'", "a number in [0, 0.9]"]),
+    ("validation-fraction", "0.6", ["validation-fraction='0.6'", "a number in [0, 0.5]"]),
+    ("preset", "finetune", ["preset='finetune'", "one of default, fast, fine-tune"]),
     ("data-format", "parquet", ["data-format='parquet'", "one of auto, mnist, folders, csv, manifest"]),
     ("label-attribute", "source-ref", ["label-attribute='source-ref'", "the manifest's label attribute"]),
     ("label-attribute", "\"digits-metadata\"", ["label-attribute", "not a *-metadata one"]),

@@ -30,13 +30,45 @@ def test_metric_line_with_validation_keeps_key_order():
 def test_metric_definitions_read_each_value_from_its_own_key():
     # The keys of the validation channel's two metrics sit between the others, and the kind's
     # three share words with test_accuracy.
+    # The per-digit validation keys begin with validation_accuracy, each read apart from it.
     entry = dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99, test_kind_accuracy=0.998,
-                 printed_accuracy=0.981, printed_kind_accuracy=0.97)
+                 printed_accuracy=0.981, printed_kind_accuracy=0.97,
+                 **{"validation_accuracy_%d" % d: 0.5 + d / 40 for d in range(10)})
     line = report.metric_line(entry)
     for definition in common.METRIC_DEFINITIONS:
         key = definition["Name"].replace(":", "_")
         found = [float(v) for v in re.findall(definition["Regex"], line)]
         assert found == [pytest.approx(entry[key], abs=1e-3)], definition
+
+
+def test_the_per_digit_validation_accuracies_follow_every_earlier_key():
+    per_digit = {"validation_accuracy_%d" % d: 1 - d / 100 for d in range(10)}
+    line = report.metric_line(dict(ENTRY, validation_loss=0.03, validation_accuracy=0.99, **per_digit))
+    keys = [pair.split("=")[0] for pair in line.split()[1:]]
+    assert keys == ["epoch", "train_loss", "test_loss", "test_accuracy", "validation_loss",
+                    "validation_accuracy", "epoch_seconds", "train_seconds"] + [
+                        "validation_accuracy_%d" % d for d in range(10)]
+    assert line.endswith(" validation_accuracy_8=0.920000 validation_accuracy_9=0.910000")
+
+
+def test_every_accuracy_is_an_objective_the_tuner_may_take():
+    assert common.OBJECTIVE_METRIC in common.OBJECTIVES and common.VALIDATION_METRIC in common.OBJECTIVES
+    assert ["validation:accuracy_%d" % d for d in range(10)] == [o for o in common.OBJECTIVES
+                                                                 if o.startswith("validation:accuracy_")]
+    assert all("loss" not in o and "seconds" not in o for o in common.OBJECTIVES)
+
+
+def test_the_report_holds_the_validation_digits_per_digit(tmp_path):
+    labels = [d for d in range(9) for _ in range(4)]  # no 9 among them
+    predictions = [d if i or d != 3 else 5 for d in range(9) for i in range(4)]
+    metrics = report.write(str(tmp_path), {"test_accuracy": 0.9}, [], [[[0] * 28] * 28] * 2, [1, 2], [1, 2],
+                           validation={"labels": labels, "predictions": predictions, "source": "training/x"})
+    part = metrics["validation"]
+    assert part["digits"] == 36 and part["source"] == "training/x" and part["accuracy"] == round(35 / 36, 6)
+    assert part["per_class_accuracy"]["3"] == 0.75 and part["per_class_accuracy"]["4"] == 1.0
+    assert part["per_class_accuracy"]["9"] is None
+    assert part["confusion_matrix"][3][5] == 1
+    assert (tmp_path / "metrics.json").read_text().count('"per_class_accuracy"') == 2
 
 
 def test_metric_definitions_of_the_kind_find_nothing_in_a_line_without_printed_digits():
