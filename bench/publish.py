@@ -29,7 +29,6 @@ import difflib
 import json
 import pathlib
 import re
-import statistics
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

@@ -1,8 +1,9 @@
 """What printing, paper and scanners do to a digit: the variations both kinds of training digit get.
 
 A digit on a CANVAS x CANVAS picture (dark ink on white) is leaned as italics lean, made narrower
-or wider as condensed and extended faces are, turned a little, its strokes thickened or thinned, blurred, put on paper of some shade with ink not quite
-black and grain, passed through JPEG, and sometimes turned round to light ink on dark paper.
+or wider as condensed and extended faces are, turned a little, its strokes thickened or thinned,
+blurred, put on paper of some shade with ink not quite black and grain, passed through JPEG, and
+sometimes turned round to light ink on dark paper.
 
 Printed digits (sagemaker_mnist.printed) get these variations, and so does a share of MNIST's
 handwritten digits (`scan`: each drawn back onto a picture first). Applied to printed digits

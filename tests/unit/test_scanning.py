@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sagemaker_mnist import data, images, kinds, scanning
+from sagemaker_mnist import data, kinds, scanning
 from support import mnist
 
 pytestmark = pytest.mark.unit
