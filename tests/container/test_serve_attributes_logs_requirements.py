@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from answers import decode_output
+from custom_attributes_code import ATTRIBUTES, CODE
 from images import docker, wait_for
 from serve_container import readable, running
 from serving_fixtures import json_body, trained_model  # noqa: F401
@@ -18,19 +19,6 @@ from wheels import index
 
 pytestmark = pytest.mark.container
 
-ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-CODE = """
-    import logging
-    from sagemaker_mnist import inference
-    from sagemaker_mnist.inference import model_fn, input_fn, predict_fn
-
-    logger = logging.getLogger("user.code")
-
-    def output_fn(prediction, accept, custom_attributes):
-        logger.info("answering %d digits for %s", len(prediction), custom_attributes.request)
-        custom_attributes.response = "digits=%d;echo=%s" % (len(prediction), custom_attributes.request)
-        return inference.output_fn(prediction, accept)
-"""
 NAMED = """
     from digit_names import NAMES
     from sagemaker_mnist.inference import model_fn, input_fn, predict_fn

@@ -10,24 +10,10 @@ import numpy as np
 import pytest
 
 from answers import decode_output
+from custom_attributes_code import ATTRIBUTES, CODE
 from serving_fixtures import ModelServer, json_body
 
 pytestmark = pytest.mark.server
-
-ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-
-CODE = """
-    import logging
-    from sagemaker_mnist import inference
-    from sagemaker_mnist.inference import model_fn, input_fn, predict_fn
-
-    logger = logging.getLogger("user.code")
-
-    def output_fn(prediction, accept, custom_attributes):
-        logger.info("answering %d digits for %s", len(prediction), custom_attributes.request)
-        custom_attributes.response = "digits=%d;echo=%s" % (len(prediction), custom_attributes.request)
-        return inference.output_fn(prediction, accept)
-"""
 
 
 def _model_with_code(trained_model, directory):

@@ -27,12 +27,6 @@ SUCCESS_TOPIC = "arn:aws:sns:us-east-1:111122223333:mnist-answers"
 ERROR_TOPIC = "arn:aws:sns:us-east-1:111122223333:mnist-failures"
 
 
-@pytest.fixture(scope="module")
-def offline_env(tmp_path_factory):
-    with offline_aws.sdk_offline(tmp_path_factory.mktemp("sdk")) as guard:
-        yield guard
-
-
 @pytest.fixture
 def state(tmp_path):
     """A state file as cloud.prepare_data and cloud.train leave it."""

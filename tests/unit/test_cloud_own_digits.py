@@ -24,12 +24,6 @@ BUCKET = "my-ml-bucket"
 N = 30  # the first 30 of MNIST's training digits hold every digit
 
 
-@pytest.fixture(scope="module")
-def offline_env(tmp_path_factory):
-    with offline_aws.sdk_offline(tmp_path_factory.mktemp("sdk")) as guard:
-        yield guard
-
-
 @pytest.fixture
 def folder(tmp_path):
     x, y = mnist("train")
