@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything the main flow and the tests need on this machine: a Docker engine, both images,
-# the host's Python environments. Idempotent: a second run only rebuilds what changed.
+# Everything the main flow and the tests need on this machine: a Docker engine, the images (the
+# CPU inference image too, for the tests that run on both builds), the host's Python
+# environments. Idempotent: a second run only rebuilds what changed.
 #
 # Usage: scripts/prepare.sh [--with-test-tools]
 #   --with-test-tools  also a local registry (docker-registry) and Java for the server tests
@@ -31,9 +32,9 @@ if ((test_tools)); then
 fi
 
 # The image build and the Python environments are independent: run them side by side.
-step "images (./build.sh) and Python environments (scripts/setup-venv.sh), in parallel"
+step "images (./build.sh --cpu) and Python environments (scripts/setup-venv.sh), in parallel"
 log=$(mktemp)
-./build.sh >"$log" 2>&1 &
+./build.sh --cpu >"$log" 2>&1 &
 build_pid=$!
 venv_status=0
 scripts/setup-venv.sh 2>&1 | grep -v "^WARNING: Location" >&2 || venv_status=$?
