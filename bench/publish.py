@@ -660,8 +660,16 @@ def image_sizes(result):
     own = {"training": "sagemaker-training, matplotlib, code",
            "inference": "OpenJDK 17, MMS and sagemaker-inference, the plugin, code",
            "inference_cpu": "everything above Debian: Python, PyTorch's CPU build, then as the inference image"}
-    # The CPU image shares the base alone: its own layers are all but the bottom one.
-    own_size = {"inference_cpu": lambda found: sum(layer["size_bytes"] or 0 for layer in found["layers"][1:])}
+    # The CPU image shares the base alone: its own layers are its size less the layers at its bottom
+    # that the training image lists too (`docker history` does not always match its layers).
+    def cpu_own(found):
+        common = 0
+        for mine, theirs in zip(found["layers"], images["training"]["layers"]):
+            if mine["digest"] != theirs["digest"] or theirs["size_bytes"] is None:
+                break
+            common += theirs["size_bytes"]
+        return found["size_bytes"] - common
+    own_size = {"inference_cpu": cpu_own}
     rows = ["| | %s |" % " | ".join(titles[k] for k in order), "|%s" % ("---|" * (len(order) + 1))]
     rows.append("| image | %s |" % " | ".join("`%s`" % images[k]["name"] for k in order))
     rows.append("| size (`docker image inspect`) | %s |"

@@ -259,7 +259,7 @@ CHANGES = {
     "fresh_clone": (("data", "steps", 1, "seconds"), 1234.0, "20 min 34 s"),
     "fresh_clone_cold": (("data", "steps", 0, "seconds"), 754.0, "12 min 34 s"),
     "soak": (("summary", "valid", "p99_ms"), 432.1, "432.1 ms"),
-    "cold_start": (("summary", "mnist-pytorch-inference-cpu:latest", "first_answer"), 4.321, "4.32 s"),
+    "cold_start": (("data", "goal_s"), 9.75, "the 9.75 s goal"),
     "printed_digits": (("summary", "groups", 0, "with_printed", "held_out_accuracy"), 0.9876, "98.76%"),
 }
 
