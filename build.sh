@@ -7,12 +7,20 @@ usage() {
     cat <<'USAGE'
 Usage: ./build.sh [options]
 
-Builds both images (Dockerfile.train, Dockerfile.serve), tagged :<git short sha> and :latest.
+Builds both images (Dockerfile.train, Dockerfile.serve), tagged :<git short sha> and :latest;
+with --cpu also the CPU inference image.
 
 Images
   --train-name NAME        training image name (default: mnist-pytorch-training)
   --serve-name NAME        inference image name (default: mnist-pytorch-inference)
-  --only train|serve       build (and push) one image
+  --cpu                    also the CPU inference image: Dockerfile.serve with PyTorch's CPU
+                           build (requirements/torch-cpu.txt), for CPU instances, serverless,
+                           asynchronous and multi-model endpoints. Its torch comes from the pip
+                           sources below: on a machine without such a mirror add
+                           --pip-extra-index-url https://download.pytorch.org/whl/cpu
+  --serve-cpu-name NAME    CPU inference image name (default: the inference image's name + -cpu)
+  --only train|serve|serve-cpu
+                           build (and push) one image
   --tag TAG                extra tag, repeatable (default tags: git short sha, latest)
   --no-build               push what is already built
 
@@ -52,6 +60,8 @@ cd "$here"
 
 train_name=mnist-pytorch-training
 serve_name=mnist-pytorch-inference
+serve_cpu_name=""
+cpu=0
 only=""
 extra_tags=()
 do_build=1
@@ -72,8 +82,11 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --train-name) need_value "$@"; train_name=$2; shift ;;
         --serve-name) need_value "$@"; serve_name=$2; shift ;;
+        --serve-cpu-name) need_value "$@"; serve_cpu_name=$2; shift ;;
+        --cpu) cpu=1 ;;
         --only) need_value "$@"; only=$2; shift
-            [[ $only == train || $only == serve ]] || die "--only takes train or serve, not '$only'" ;;
+            [[ $only == train || $only == serve || $only == serve-cpu ]] \
+                || die "--only takes train, serve or serve-cpu, not '$only'" ;;
         --tag) need_value "$@"; extra_tags+=("$2"); shift ;;
         --no-build) do_build=0 ;;
         --base-image) need_value "$@"; base_image=$2; base_image_given=1; shift ;;
@@ -124,7 +137,15 @@ tags=("$sha" latest "${extra_tags[@]}")
 images=()
 [[ -z $only || $only == train ]] && images+=(train)
 [[ -z $only || $only == serve ]] && images+=(serve)
-image_name() { if [[ $1 == train ]]; then echo "$train_name"; else echo "$serve_name"; fi; }
+[[ (-z $only && $cpu == 1) || $only == serve-cpu ]] && images+=(serve-cpu)
+serve_cpu_name=${serve_cpu_name:-$serve_name-cpu}
+image_name() {
+    case $1 in
+        train) echo "$train_name" ;;
+        serve) echo "$serve_name" ;;
+        serve-cpu) echo "$serve_cpu_name" ;;
+    esac
+}
 
 workdir=$(mktemp -d)
 mirror_pid=""
@@ -206,10 +227,11 @@ prepare_ca_bundle() {
 build_one() {
     local kind=$1 base=$2 name
     name=$(image_name "$kind")
-    local tag_args=() t start=$SECONDS
+    local tag_args=() t start=$SECONDS dockerfile=Dockerfile.$kind variant=()
     for t in "${tags[@]}"; do tag_args+=(-t "$name:$t"); done
-    log "building $name (Dockerfile.$kind) from $base"
-    docker build --progress plain -f "Dockerfile.$kind" --build-arg "BASE_IMAGE=$base" \
+    if [[ $kind == serve-cpu ]]; then dockerfile=Dockerfile.serve; variant=(--build-arg TORCH=torch-cpu); fi
+    log "building $name ($dockerfile${variant:+ ${variant[*]}}) from $base"
+    docker build --progress plain -f "$dockerfile" --build-arg "BASE_IMAGE=$base" "${variant[@]}" \
         "${build_secrets[@]}" "${build_network[@]}" "${tag_args[@]}" . 2>&1 \
         | sed -u "s/^/[$kind] /" >&2
     log "built $name:${tags[0]} in $((SECONDS - start)) s, $(docker image inspect -f '{{.Size}}' "$name:${tags[0]}" | awk '{printf "%.2f GB", $1/1e9}')"

@@ -1,14 +1,37 @@
-"""Cold start of a real inference image, for bench/serve_speed.py: seconds from `docker run` to a
-healthy /ping, and to the first answered invocation."""
+"""Cold start of a real inference image: seconds from `docker run` to a healthy /ping, and to the
+first answered invocation (bench/serve_speed.py times its paths with it); run as a script, the
+inference images side by side, the first answer counted only when it is the right digit.
+
+    python bench/cold_start.py [--image mnist-pytorch-inference:latest]
+                               [--image mnist-pytorch-inference-cpu:latest] [--runs 7] [--out DIR]
+
+It trains the tests' small net on real digits (harness/small_model.py), then starts each image
+`--runs` times as SageMaker does (`docker run IMAGE serve`, the model at /opt/ml/model, the port on
+127.0.0.1 only), the images in turn within each round, and writes bench/results/cold_start.json
+(bench/provenance.py) with every run. Goal: the CPU image's first correct answer within 1.5 s.
+"""
+import argparse
 import http.client
 import json
 import os
+import pathlib
+import statistics
 import subprocess
+import sys
+import tempfile
 import time
 
-from harness import bodies
-from harness.digits import mnist
-from harness.model_server import free_port
+sys.path[:0] = [str(pathlib.Path(__file__).resolve().parent.parent / d) for d in ("", "code", "container")]
+
+from harness import bodies  # noqa: E402
+from harness.digits import mnist  # noqa: E402
+from harness.model_server import free_port  # noqa: E402
+from harness.small_model import write_artifact  # noqa: E402
+
+import provenance  # noqa: E402
+
+IMAGES = ("mnist-pytorch-inference:latest", "mnist-pytorch-inference-cpu:latest")
+GOAL_S = 1.5
 
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
@@ -17,9 +40,11 @@ def docker(*args, **kwargs):
     return subprocess.run([DOCKER, *args], check=True, capture_output=True, text=True, **kwargs)
 
 
-def cold_start(image, model_dir, stock):
+def cold_start(image, model_dir, stock, body=None, expected=None):
     """(seconds to /ping 200, seconds to the first answer) of `image` serving `model_dir`: through
-    `serve`, or with `stock`, sagemaker-inference's start_model_server and its default handler."""
+    `serve`, or with `stock`, sagemaker-inference's start_model_server and its default handler.
+    `body` (JSON) defaults to the first test digit; with `expected`, only an answer whose first
+    label is that digit counts."""
     port = free_port()
     args = ["run", "-d", "-p", "127.0.0.1:%d:8080" % port, "-v", "%s:/opt/ml/model:ro" % model_dir]
     if stock:
@@ -27,7 +52,7 @@ def cold_start(image, model_dir, stock):
                  "from sagemaker_inference import model_server; model_server.start_model_server()"]
     else:
         args += [image, "serve"]
-    body = bodies.json_body(mnist("t10k")[0][0]).encode()
+    body = body or bodies.json_body(mnist("t10k")[0][0]).encode()
     started = time.monotonic()
     container = docker(*args).stdout.strip()
     healthy = answered = None
@@ -45,8 +70,8 @@ def cold_start(image, model_dir, stock):
                 if healthy is not None:
                     connection.request("POST", "/invocations", body, {"Content-Type": "application/json"})
                     response = connection.getresponse()
-                    response.read()
-                    if response.status == 200:
+                    answer = response.read()
+                    if response.status == 200 and (expected is None or _first_label(answer) == expected):
                         answered = time.monotonic() - started
                         break
                 connection.close()
@@ -56,6 +81,13 @@ def cold_start(image, model_dir, stock):
     finally:
         subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
     return healthy, answered
+
+
+def _first_label(answer):
+    try:
+        return json.loads(answer)["predictions"][0]["label"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
 
 
 def readable(path):
@@ -74,3 +106,49 @@ def image_facts(name):
         return {"name": name}
     return {"name": name, "id": inspected["Id"], "tags": inspected.get("RepoTags") or [],
             "created": inspected.get("Created")}
+
+
+def image_size(name):
+    try:
+        return json.loads(docker("image", "inspect", name).stdout)[0]["Size"]
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", action="append", help="an inference image, repeatable (default: %s)"
+                        % " and ".join(IMAGES))
+    parser.add_argument("--runs", type=int, default=7, help="cold starts of each image (default 7)")
+    parser.add_argument("--out", default=provenance.RESULTS,
+                        help="folder for cold_start.json (default: bench/results, the committed result)")
+    args = parser.parse_args(argv)
+    images = args.image or list(IMAGES)
+    version = docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+    run = provenance.Run("cold_start", dict(vars(args), image=images), argv, docker=version)
+    model = write_artifact(pathlib.Path(tempfile.mkdtemp(prefix="cold-start-")) / "model")
+    readable(model.model_dir.parent)
+    digit = int(model.correct[0])
+    body = bodies.json_body(model.images[digit]).encode()
+    runs = {name: [] for name in images}
+    for number in range(args.runs):
+        # The first image rotates by round, so neither always starts on a machine the other warmed.
+        for name in images[number % len(images):] + images[:number % len(images)]:
+            healthy, answered = cold_start(name, model.model_dir, False, body, int(model.predicted[digit]))
+            runs[name].append([healthy, answered])
+            print("%s: /ping 200 after %s s, first right answer after %s s" % (name, healthy, answered), flush=True)
+    summary = {name: {"ping_200": _median([h for h, _ in found]), "first_answer": _median([a for _, a in found]),
+                      "size_bytes": image_size(name)} for name, found in runs.items()}
+    data = {"images": [image_facts(name) for name in images], "runs": runs, "goal_s": GOAL_S}
+    path = run.finish(data, summary, args.out)
+    print(run.record["table"])
+    print("wrote %s" % path)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+if __name__ == "__main__":
+    main()

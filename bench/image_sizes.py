@@ -1,14 +1,17 @@
-"""Sizes of the two images as Docker stores them, and of the layers they share.
+"""Sizes of the images as Docker stores them, and of the layers they share.
 
     python bench/image_sizes.py [--training mnist-pytorch-training:latest]
-                                [--inference mnist-pytorch-inference:latest] [--out DIR]
+                                [--inference mnist-pytorch-inference:latest]
+                                [--inference-cpu mnist-pytorch-inference-cpu:latest] [--out DIR]
 
 Reads `docker image inspect` (the uncompressed size `docker images` shows, and each image's layer
 digests) and `docker history` (each layer's size), and writes bench/results/image_sizes.json
 (bench/provenance.py: the commit, machine, images' ids and tags, every layer). Both Dockerfiles
 begin with the same stage, so the images share their first layers (Debian, Python, torch): the
-shared size is the sum of the layers both list in the same order from the bottom. It measures the
-images as they are: build them from the commit first (./build.sh tags them with its short sha).
+shared size is the sum of the layers both list in the same order from the bottom. The CPU
+inference image (./build.sh --cpu) has its own Python and torch layers, and shares only the base.
+It measures the images as they are: build them from the commit first (./build.sh tags them with its
+short sha).
 """
 import argparse
 import json
@@ -62,12 +65,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--training", default="mnist-pytorch-training:latest")
     parser.add_argument("--inference", default="mnist-pytorch-inference:latest")
+    parser.add_argument("--inference-cpu", default="mnist-pytorch-inference-cpu:latest")
     parser.add_argument("--out", default=provenance.RESULTS,
                         help="folder for image_sizes.json (default: bench/results, the committed result)")
     args = parser.parse_args(argv)
     version = docker("version", "--format", "{{.Server.Version}}").strip()
     run = provenance.Run("image_sizes", vars(args), argv, docker=version)
-    images = {"training": image(args.training), "inference": image(args.inference)}
+    images = {"training": image(args.training), "inference": image(args.inference),
+              "inference_cpu": image(args.inference_cpu)}
     shared = shared_layers(images["training"], images["inference"])
     summary = {"size_bytes": {kind: found["size_bytes"] for kind, found in images.items()}, "common_layers": shared}
     path = run.finish({"images": images}, summary, args.out)

@@ -655,29 +655,82 @@ def gigabytes(size):
 @renderer("image_sizes")
 def image_sizes(result):
     images, shared = result["data"]["images"], result["summary"]["common_layers"]
-    order = ("training", "inference")
+    order = [k for k in ("training", "inference", "inference_cpu") if k in images]
+    titles = {"training": "training image", "inference": "inference image", "inference_cpu": "CPU inference image"}
     own = {"training": "sagemaker-training, matplotlib, code",
-           "inference": "OpenJDK 17, MMS and sagemaker-inference, the plugin, code"}
-    rows = ["| | training image | inference image |", "|---|---|---|"]
+           "inference": "OpenJDK 17, MMS and sagemaker-inference, the plugin, code",
+           "inference_cpu": "everything above Debian: Python, PyTorch's CPU build, then as the inference image"}
+    # The CPU image shares the base alone: its own layers are its size less the layers at its bottom
+    # that the training image lists too (`docker history` does not always match its layers).
+    def cpu_own(found):
+        common = 0
+        for mine, theirs in zip(found["layers"], images["training"]["layers"]):
+            if mine["digest"] != theirs["digest"] or theirs["size_bytes"] is None:
+                break
+            common += theirs["size_bytes"]
+        return found["size_bytes"] - common
+    own_size = {"inference_cpu": cpu_own}
+    rows = ["| | %s |" % " | ".join(titles[k] for k in order), "|%s" % ("---|" * (len(order) + 1))]
     rows.append("| image | %s |" % " | ".join("`%s`" % images[k]["name"] for k in order))
-    rows.append("| size (`docker image inspect`) | %s |" % " | ".join(gigabytes(images[k]["size_bytes"]) for k in order))
+    rows.append("| size (`docker image inspect`) | %s |"
+                % " | ".join(gigabytes(images[k]["size_bytes"]) for k in order))
+    cpu_cell = ["its own torch layer"] if "inference_cpu" in order else []
     if shared["size_bytes"] is None:
-        rows.append("| shared layers (Debian, Python 3.11, torch) | %d layers (size not computed) | the same |"
-                    % shared["layers"])
-        rows.append("| own layers | %s | %s |" % tuple(own[k] for k in order))
+        rows.append("| shared layers (Debian, Python 3.11, torch) | %d layers (size not computed) | %s |"
+                    % (shared["layers"], " | ".join(["the same"] + cpu_cell)))
+        rows.append("| own layers | %s |" % " | ".join(own[k] for k in order))
     else:
-        rows.append("| shared layers (Debian, Python 3.11, torch): stored once | %s (%d layers) | the same |"
-                    % (gigabytes(shared["size_bytes"]), shared["layers"]))
+        rows.append("| shared layers (Debian, Python 3.11, torch): stored once | %s (%d layers) | %s |"
+                    % (gigabytes(shared["size_bytes"]), shared["layers"], " | ".join(["the same"] + cpu_cell)))
         rows.append("| own layers | %s |" % " | ".join(
-            "%s: %s" % (gigabytes(images[k]["size_bytes"] - shared["size_bytes"]), own[k]) for k in order))
+            "%s: %s" % (gigabytes(own_size[k](images[k]) if k in own_size else
+                                  images[k]["size_bytes"] - shared["size_bytes"]), own[k]) for k in order))
     rows.append("| tags | %s |" % " | ".join(
         "%s (%s)" % (", ".join(images[k]["tags"]) or "none", built_from(images[k], result)) for k in order))
     largest = max(images[k]["size_bytes"] for k in order)
     limit = 10 * 2**30
-    verdict = ("both below SageMaker's 10 GiB limit for endpoint images (the larger: %.2f GiB)" % (largest / 2**30)
+    verdict = ("all below SageMaker's 10 GiB limit for endpoint images (the largest: %.2f GiB)" % (largest / 2**30)
                if largest < limit else "**over SageMaker's 10 GiB limit for endpoint images**")
+    if "inference_cpu" in order:
+        size = images["inference_cpu"]["size_bytes"]
+        verdict += "; the CPU inference image %s the 1.5 GB goal" % ("within" if size <= 1.5e9 else "**over**")
     return "\n".join(rows) + "\n\nUncompressed sizes, as `docker images` shows them; %s.\n\n%s" % (
         verdict, provenance(result, "; Docker %s" % result["machine"].get("docker", "unknown")))
+
+
+# --- Cold starts of the inference images side by side: bench/cold_start.py
+
+@renderer("cold_start")
+def cold_start(result):
+    summary, data = result["summary"], result["data"]
+    goal = data["goal_s"]
+    rows = ["| image | size | /ping 200 (median) | first right answer (median) | every run: first right answer (s) |",
+            "|---|---:|---:|---:|---|"]
+    for found in data["images"]:
+        name = found["name"]
+        entry, runs = summary[name], data["runs"][name]
+        rows.append("| `%s` | %s | %s s | %s s | %s |" % (
+            name, gigabytes(entry["size_bytes"]) if entry["size_bytes"] else "-", seconds_2(entry["ping_200"]),
+            seconds_2(entry["first_answer"]), ", ".join(seconds_2(answered) for _, answered in runs)))
+    cpu = [found["name"] for found in data["images"] if found["name"].split(":")[0].endswith("-cpu")]
+    verdicts = []
+    for name in cpu:
+        answered = summary[name]["first_answer"]
+        verdicts.append("`%s`'s first right answer %s s after `docker run`: %s the %g s goal"
+                        % (name, seconds_2(answered), "within" if answered is not None and answered < goal
+                           else "**not within**", goal))
+    about = ("From `docker run IMAGE serve` (the model at /opt/ml/model, the tests' small net) to /ping's 200 and "
+             "to the first answer of the model's own digit for a test digit, polled every 50 ms; the images "
+             "in turn each round, the first rotating. %s. Images: %s."
+             % ("; ".join(verdicts) or "No CPU image measured",
+                "; ".join("`%s` (%s, %s)" % (found["name"], (found.get("id") or "no id")[:19],
+                                              built_from(found, result)) for found in data["images"])))
+    return "\n".join(rows) + "\n\n" + about + "\n\n" + provenance(
+        result, "; Docker %s" % result["machine"].get("docker", "unknown"))
+
+
+def seconds_2(x):
+    return "-" if x is None else "%.2f" % x
 
 
 # --- The README's two commands from a fresh clone: bench/fresh_clone.py

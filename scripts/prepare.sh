@@ -3,13 +3,15 @@
 # the host's Python environments. Idempotent: a second run only rebuilds what changed.
 #
 # Usage: scripts/prepare.sh [--with-test-tools]
-#   --with-test-tools  also a local registry (docker-registry) and Java for the server tests
+#   --with-test-tools  also a local registry (docker-registry), Java for the server tests, and the
+#                      CPU inference image (./build.sh --cpu) for the tests that run on both builds
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 test_tools=0
+build_args=()
 case ${1:-} in
-    --with-test-tools) test_tools=1 ;;
+    --with-test-tools) test_tools=1; build_args=(--cpu) ;;
     "") ;;
     -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "prepare: unknown option '$1'" >&2; exit 2 ;;
@@ -31,9 +33,9 @@ if ((test_tools)); then
 fi
 
 # The image build and the Python environments are independent: run them side by side.
-step "images (./build.sh) and Python environments (scripts/setup-venv.sh), in parallel"
+step "images (./build.sh ${build_args[*]}) and Python environments (scripts/setup-venv.sh), in parallel"
 log=$(mktemp)
-./build.sh >"$log" 2>&1 &
+./build.sh "${build_args[@]}" >"$log" 2>&1 &
 build_pid=$!
 venv_status=0
 scripts/setup-venv.sh 2>&1 | grep -v "^WARNING: Location" >&2 || venv_status=$?

@@ -9,6 +9,9 @@ from support import REPO
 
 TRAIN_IMAGE = os.environ.get("TRAIN_IMAGE", "mnist-pytorch-training:latest")
 SERVE_IMAGE = os.environ.get("SERVE_IMAGE", "mnist-pytorch-inference:latest")
+# The same Dockerfile.serve with PyTorch's CPU build (./build.sh --cpu).
+SERVE_CPU_IMAGE = os.environ.get("SERVE_CPU_IMAGE", "mnist-pytorch-inference-cpu:latest")
+SERVE_IMAGES = {"cuda": SERVE_IMAGE, "cpu": SERVE_CPU_IMAGE}
 
 # Debian's client speaks BuildKit to this engine; a static client first on PATH may not.
 DOCKER = os.environ.get("DOCKER") or ("/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker"))
@@ -62,6 +65,6 @@ def require_engine_and_images():
 
     if not engine_answers():
         pytest.fail("no Docker engine answers: run scripts/install-docker-engine.sh")
-    missing = [name for name in (TRAIN_IMAGE, SERVE_IMAGE) if not image_exists(name)]
+    missing = [name for name in (TRAIN_IMAGE, SERVE_IMAGE, SERVE_CPU_IMAGE) if not image_exists(name)]
     if missing:
-        pytest.fail("images not built: %s; run ./build.sh" % ", ".join(missing))
+        pytest.fail("images not built: %s; run ./build.sh --cpu" % ", ".join(missing))

@@ -24,15 +24,18 @@ def readable(path):
 
 
 class Container:
-    def __init__(self, mounts, env=None, container_port=8080):
+    """`docker run IMAGE serve`: `image` is the CUDA inference image unless given; `docker_args`
+    come before the image (`--memory 2048m`)."""
+
+    def __init__(self, mounts, env=None, container_port=8080, image=SERVE_IMAGE, docker_args=()):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
-        args = ["run", "-d", "-p", "127.0.0.1:%d:%d" % (self.port, container_port)]
+        args = ["run", "-d", "-p", "127.0.0.1:%d:%d" % (self.port, container_port), *docker_args]
         for source, target in mounts.items():
             args += ["-v", "%s:%s:ro" % (source, target)]
         for key, value in (env or {}).items():
             args += ["-e", "%s=%s" % (key, value)]
-        self.id = docker(*args, SERVE_IMAGE, "serve").stdout.strip()
+        self.id = docker(*args, image, "serve").stdout.strip()
 
     def ping(self):
         try:
@@ -52,9 +55,9 @@ class Container:
         wait_for(healthy, STARTUP_TIMEOUT, 0.3, "/ping 200")
         return self
 
-    def invoke(self, body, content_type, accept=None, path="/invocations", headers=None):
+    def invoke(self, body, content_type, accept=None, path="/invocations", headers=None, timeout=60):
         all_headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {}), **(headers or {})}
-        return requests.post(self.url + path, data=body, headers=all_headers, timeout=60)
+        return requests.post(self.url + path, data=body, headers=all_headers, timeout=timeout)
 
     def logs(self):
         result = docker("logs", self.id, check=False)
@@ -65,8 +68,8 @@ class Container:
 
 
 @contextlib.contextmanager
-def running(mounts, env=None, container_port=8080):
-    container = Container(mounts, env, container_port)
+def running(mounts, env=None, container_port=8080, image=SERVE_IMAGE, docker_args=()):
+    container = Container(mounts, env, container_port, image, docker_args)
     try:
         yield container
     finally:

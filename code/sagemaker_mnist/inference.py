@@ -20,6 +20,7 @@ from sagemaker_mnist.codecs import content_types, decoders, encoders
 from sagemaker_mnist import model as mnist_model
 
 DIGITS = 10
+PREDICT_SLICE = 4096
 
 
 class ModelLoadError(RuntimeError):
@@ -50,7 +51,16 @@ def input_fn(request_body, request_content_type):
 
 def predict_fn(input_data, model):
     device = next(model.parameters()).device
-    images = torch.as_tensor(input_data).to(device)
+    images = torch.as_tensor(input_data)
+    # A request of more images than this goes through the net in slices of it: the 50,000 digits of
+    # a 100 MB CSV at once would hold gigabytes of activations.
+    if len(images) <= PREDICT_SLICE:
+        return _probabilities(model, images.to(device))
+    return np.concatenate([_probabilities(model, images[start:start + PREDICT_SLICE].to(device))
+                           for start in range(0, len(images), PREDICT_SLICE)])
+
+
+def _probabilities(model, images):
     with torch.inference_mode():
         logits = model(images).float()
         digits = torch.softmax(logits[:, :DIGITS], dim=1)

@@ -10,7 +10,7 @@ import logging
 import math
 import os
 
-from sagemaker_mnist_container import logs
+from sagemaker_mnist_container import logs, memory
 
 BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"
 MODEL_SERVER_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
@@ -55,6 +55,7 @@ DEFAULT_MAX_BATCH_DELAY_MS = 0
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 # sagemaker-inference's default: the JVM sizes its heap from the machine, not the cgroup.
 DEFAULT_VMARGS = "-XX:-UseContainerSupport"
+JAVA_INT_MAX = 2**31 - 1
 OUTPUT_TYPES = ("application/json", "text/csv", "application/jsonlines", "application/x-npy")
 LOG_FORMATS = (logs.TEXT, logs.JSON)
 DEFAULT_LOG_LEVEL = logging.INFO
@@ -93,7 +94,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ=None):
         env = os.environ if environ is None else environ
-        workers = _integer(env, MODEL_SERVER_WORKERS, default_workers(), low=1)
+        max_payload_mb = _integer(env, MAX_PAYLOAD_IN_MB, DEFAULT_MAX_PAYLOAD_IN_MB, low=1, high=1024)
+        # What fits in the container's memory (memory.py), unless the variables say otherwise.
+        sizing = memory.plan(memory.limit_bytes(), default_workers(), max_payload_mb)
+        workers = _integer(env, MODEL_SERVER_WORKERS, sizing.workers, low=1)
         if env.get(MODEL_SERVER_TIMEOUT_SECONDS):
             timeout = _integer(env, MODEL_SERVER_TIMEOUT_SECONDS, DEFAULT_TIMEOUT_SECONDS, low=1)
         else:
@@ -114,14 +118,14 @@ class Settings:
             port=_integer(env, BIND_TO_PORT, DEFAULT_PORT, low=1, high=MAX_PORT),
             workers=workers,
             timeout_seconds=timeout,
-            max_payload_mb=_integer(env, MAX_PAYLOAD_IN_MB, DEFAULT_MAX_PAYLOAD_IN_MB, low=1, high=1024),
+            max_payload_mb=max_payload_mb,
             program=program,
             program_given=bool(env.get(PROGRAM)),
             multi_model=env.get(MULTI_MODEL, "false").strip().lower() == "true",
             default_accept=accept,
             batch_strategy=strategy,
             max_concurrent_transforms=_integer(env, MAX_CONCURRENT_TRANSFORMS, workers, low=1),
-            vmargs=env.get(MODEL_SERVER_VMARGS) or DEFAULT_VMARGS,
+            vmargs=env.get(MODEL_SERVER_VMARGS) or " ".join([DEFAULT_VMARGS, *sizing.jvm_flags()]),
             batch_size=_integer(env, MODEL_SERVER_BATCH_SIZE, DEFAULT_BATCH_SIZE, low=1, high=1000),
             max_batch_delay_ms=_integer(env, MODEL_SERVER_MAX_BATCH_DELAY, DEFAULT_MAX_BATCH_DELAY_MS,
                                         low=0, high=10000),
@@ -152,7 +156,8 @@ class Settings:
         # MMS refuses a body past its request size itself (the plugin's HttpFront, with a 413 that
         # names the limit). It gets twice the limit, so that a request just over it reaches the
         # handler, which also measures what a compressed body decompresses to.
-        transport_limit = str(2 * self.max_payload_bytes)
+        # MMS reads these as Java ints: 2 GiB less a byte at most (a 1024 MB limit's double is past it).
+        transport_limit = str(min(2 * self.max_payload_bytes, JAVA_INT_MAX))
         return {
             BIND_TO_PORT: str(self.port),
             MODEL_SERVER_WORKERS: str(self.workers),

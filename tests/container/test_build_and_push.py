@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from images import SERVE_IMAGE, TRAIN_IMAGE, build_sh, docker, free_port, wait_for
+from images import SERVE_CPU_IMAGE, SERVE_IMAGE, TRAIN_IMAGE, build_sh, docker, free_port, wait_for
 
 pytestmark = pytest.mark.container
 
@@ -53,9 +53,24 @@ def test_both_images_carry_the_same_cuda_torch_build_in_shared_layers():
     assert len(shared) >= 4, "the base, Python and torch layers should be common"
 
 
+def test_the_cpu_image_is_the_inference_image_on_torch_cpu_without_cuda_or_torchvision():
+    probe = ("import importlib.metadata as m, importlib.util, torch; print(torch.__version__, torch.version.cuda, "
+             "importlib.util.find_spec('torchvision') is not None, "
+             "sum(d.metadata['Name'].startswith('nvidia') for d in m.distributions()))")
+    assert docker("run", "--rm", SERVE_CPU_IMAGE, "python", "-c", probe).stdout.split() == ["2.13.0+cpu", "None",
+                                                                                            "False", "0"]
+    cuda, cpu = inspect(SERVE_IMAGE)["Config"], inspect(SERVE_CPU_IMAGE)["Config"]
+    assert (cpu["Labels"], cpu["User"], cpu["Cmd"], cpu["ExposedPorts"]) == \
+        (cuda["Labels"], cuda["User"], cuda["Cmd"], cuda["ExposedPorts"])
+    # What sits above torch is the same: the serving code and the plugin's sources.
+    listing = "find /opt/mnist/container /opt/mnist/code -type f -not -path '*/__pycache__/*' | sort | xargs md5sum"
+    assert docker("run", "--rm", "--entrypoint", "sh", SERVE_CPU_IMAGE, "-c", listing).stdout == \
+        docker("run", "--rm", "--entrypoint", "sh", SERVE_IMAGE, "-c", listing).stdout
+
+
 def test_images_hold_no_build_secrets():
     # The proxy CA bundle and mirror config are BuildKit secrets: never in a layer.
-    for image in (TRAIN_IMAGE, SERVE_IMAGE):
+    for image in (TRAIN_IMAGE, SERVE_IMAGE, SERVE_CPU_IMAGE):
         out = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
                      "ls /run/secrets 2>/dev/null; env | grep -i '^PIP_CONFIG_FILE\\|^PIP_CERT' || true").stdout
         assert out.strip() == ""

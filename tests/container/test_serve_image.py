@@ -1,7 +1,9 @@
 """The inference image under a real Docker engine, run as SageMaker runs it (`docker run IMAGE serve`
 with the model at /opt/ml/model, or models under /opt/ml/models): one model, batch transform,
 multi-model endpoints, a model's own code and requirements, a model that cannot load, the port
-setting, the serving user and `docker stop`. Predictions are checked on real MNIST test digits."""
+setting, the serving user and `docker stop`. Predictions are checked on real MNIST test digits.
+The one-model endpoint, batch transform and multi-model tests run on both images, the CUDA one and
+the CPU one (the `serve_image` fixture); the rest, about code above torch, on the CUDA one."""
 import collections
 import re
 import shutil
@@ -30,9 +32,10 @@ def _labels(response):
 # --- One model: the artifact exactly as the trainer writes it
 
 @pytest.fixture(scope="module")
-def endpoint(trained_model, tmp_path_factory):  # noqa: F811
+def endpoint(trained_model, tmp_path_factory, serve_image):  # noqa: F811
     model_dir = readable(trained_model.copy_to(tmp_path_factory.mktemp("endpoint") / "model"))
-    with running({model_dir: "/opt/ml/model"}, {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}) as container:
+    with running({model_dir: "/opt/ml/model"}, {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"},
+                 image=serve_image) as container:
         container.wait_healthy()
         yield container
 
@@ -122,11 +125,11 @@ def test_endpoint_answers_wrong_methods_paths_and_sizes_in_json(endpoint, traine
 
 # --- Batch transform: bind-to-port, execution parameters, MultiRecord; an artifact without code
 
-def test_batch_transform_on_another_port(trained_model, tmp_path):  # noqa: F811
+def test_batch_transform_on_another_port(trained_model, tmp_path, serve_image):  # noqa: F811
     bare = readable(trained_model.copy_to(tmp_path / "model", with_code=False))
     env = {"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "3",
            "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}
-    with running({bare: "/opt/ml/model"}, env, container_port=9090) as container:
+    with running({bare: "/opt/ml/model"}, env, container_port=9090, image=serve_image) as container:
         container.wait_healthy()
         parameters = requests.get(container.url + "/execution-parameters", timeout=10).json()
         assert parameters == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 2}
@@ -151,7 +154,7 @@ CUSTOM_OUTPUT = """
 """
 
 
-def test_multi_model_endpoint(trained_model, tmp_path):  # noqa: F811
+def test_multi_model_endpoint(trained_model, tmp_path, serve_image):  # noqa: F811
     models = tmp_path / "models"
     trained_model.copy_to(models / "plain" / "model")
     broken = trained_model.copy_to(models / "broken" / "model")
@@ -161,7 +164,7 @@ def test_multi_model_endpoint(trained_model, tmp_path):  # noqa: F811
     (custom / "code" / "inference.py").write_text(textwrap.dedent(CUSTOM_OUTPUT))
     readable(models)
     images = trained_model.images[:10]
-    with running({models: "/opt/ml/models"}, {"SAGEMAKER_MULTI_MODEL": "true"}) as container:
+    with running({models: "/opt/ml/models"}, {"SAGEMAKER_MULTI_MODEL": "true"}, image=serve_image) as container:
         container.wait_healthy()
         models_url = container.url + "/models"
         for name in ("plain", "custom"):

@@ -30,7 +30,7 @@ def test_help_lists_every_option_it_parses():
 
 @pytest.mark.parametrize("args, message", [
     (["--bogus"], "unknown option '--bogus'"),
-    (["--only", "both"], "--only takes train or serve"),
+    (["--only", "both"], "--only takes train, serve or serve-cpu"),
     (["--registry"], "--registry needs a value"),
     (["--ca-certs", "/no/such/file.pem"], "--ca-certs /no/such/file.pem: no such file"),
 ])

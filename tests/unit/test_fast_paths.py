@@ -195,6 +195,21 @@ def test_integer_rows_reads_what_loadtxt_reads_or_declines():
     _agrees(CSV_CASES, fast_paths.integer_rows, _loadtxt, _csv_differs)
 
 
+def test_integer_rows_in_slices_reads_what_loadtxt_reads_or_declines():
+    # Slices of a few rows each, so that every body of two rows or more is read in several.
+    _agrees(CSV_CASES, lambda body: fast_paths.integer_rows_in_slices(body, slice_bytes=1000), _loadtxt,
+            _csv_differs)
+
+
+def test_a_large_csv_is_read_in_slices_as_it_is_whole():
+    rows = np.random.default_rng(0).integers(0, 256, size=(400, PIXELS))
+    body = "".join(",".join(map(str, row)) + "\n" for row in rows).encode()
+    assert len(body) > 100_000
+    whole = fast_paths.integer_rows(body)
+    np.testing.assert_array_equal(fast_paths.integer_rows_in_slices(body, slice_bytes=10_000), whole)
+    np.testing.assert_array_equal(whole, rows)
+
+
 # --- JSON lines: flat_integer_lines against json.loads line by line, as the JSON lines decoder reads
 
 JSONLINES_BAD = NOT_INTEGERS + LEADING_ZEROS + BIG + ["[0]", "[0,0]"]

@@ -113,7 +113,7 @@ def _bad_line(number, why):
 
 def _decode_csv(body):
     accepted = ACCEPTED_INPUTS[CSV]
-    rows = fast_paths.integer_rows(bytes(body))
+    rows = fast_paths.integer_rows_in_slices(bytes(body))
     if rows is not None:
         return to_images(rows, accepted)
     try:
