@@ -6,11 +6,9 @@ header; SAGEMAKER_MNIST_LOG_FORMAT=json makes every line of the server's output 
 import json
 import textwrap
 
-import numpy as np
 import pytest
 
-from answers import decode_output
-from custom_attributes_code import ATTRIBUTES, CODE
+from custom_attributes_code import ATTRIBUTES, CODE, REQUEST, check_answer
 from serving_fixtures import ModelServer, json_body
 
 pytestmark = pytest.mark.server
@@ -44,11 +42,8 @@ def _wait_for_line(server, predicate, what):
 
 def test_custom_attributes_reach_output_fn_and_come_back(json_server, trained_model):
     images = trained_model.images[:3]
-    response = json_server.invoke(json_body(images), "application/json", headers={ATTRIBUTES: "trace=7;v=2"})
-    assert response.status_code == 200, response.text
-    np.testing.assert_array_equal(decode_output(response.content, response.headers["Content-Type"])[0],
-                                  trained_model.predicted[:3])
-    assert response.headers[ATTRIBUTES] == "digits=3;echo=trace=7;v=2"
+    response = json_server.invoke(json_body(images), "application/json", headers={ATTRIBUTES: REQUEST})
+    check_answer(response, trained_model)
     plain = json_server.invoke(json_body(images), "application/json")
     assert plain.headers[ATTRIBUTES] == "digits=3;echo=None"
 
