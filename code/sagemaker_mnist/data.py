@@ -9,7 +9,7 @@ Every split comes back as (images uint8 [N, 28, 28], labels int64 [N]) torch ten
 Anything unreadable raises TrainingError with one line naming the file and what was expected.
 
 A job's channels may also hold the forms of sagemaker_mnist.formats (class folders, CSV, a Ground
-Truth manifest) or come in Pipe mode; load_job reads each channel in whichever it holds.
+Truth manifest) or come in Pipe mode: sagemaker_mnist.job_data reads each in whichever it holds.
 """
 import gzip
 import os
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sagemaker_mnist import channels, distributed, failures, formats, holdout, mnist_mix
+from sagemaker_mnist import failures
 from sagemaker_mnist.failures import TrainingError
-from sagemaker_mnist.formats import csv_rows, detect, folders, idx, manifest, pipe
+from sagemaker_mnist.formats import idx
 
 TRAIN, TEST = "train", "test"
 IMAGE_SIZE = 28
@@ -42,8 +42,6 @@ _TORCHVISION_FILES = {TRAIN: "training.pt", TEST: "test.pt"}
 ACCEPTED = ("the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
             "t10k-labels-idx1-ubyte; .gz or raw), Keras's mnist.npz, or torchvision's processed/training.pt "
             "and test.pt")
-# Every form a job's channel may hold (load_job).
-ACCEPTED_ANY = ACCEPTED + "; or " + detect.OTHER_FORMS
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ def load_split(channel_dir, split, channel):
     """The `split` (TRAIN or TEST) found in a channel directory, or None when the channel holds
     no file of that split. Raises TrainingError for a channel that is missing or empty, and for
     files that are there but unreadable."""
-    files = _list_files(channel_dir, channel)
+    files = list_files(channel_dir, channel)
     # Messages name a file as the user uploaded it: the channel, then the path inside it.
     names = {path: os.path.join(channel, os.path.relpath(path, channel_dir)) for path in files}
     idx = _find_idx(files, split, names)
@@ -77,7 +75,7 @@ def load_split(channel_dir, split, channel):
     return None
 
 
-def _list_files(channel_dir, channel):
+def list_files(channel_dir, channel):
     if not channel_dir or not os.path.isdir(channel_dir):
         raise TrainingError(
             "channel %r is missing: %s; give the job a %r input channel holding %s"
@@ -148,7 +146,7 @@ def _load_idx_pair(paths, split, names):
     images = read_idx(paths["images"], IMAGES_MAGIC, names[paths["images"]])
     labels = read_idx(paths["labels"], LABELS_MAGIC, names[paths["labels"]])
     source = "%s + %s" % (names[paths["images"]], names[paths["labels"]])
-    return _checked(images, labels, source, split)
+    return checked(images, labels, source, split)
 
 
 def _load_npz(path, split, name):
@@ -173,7 +171,7 @@ def _load_npz(path, split, name):
             images, labels = npz[x_key], npz[y_key]
     except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:
         raise TrainingError("%s is a damaged .npz archive (%s): upload it again" % (name, e)) from None
-    return _checked(images, labels, "%s [%s, %s]" % (name, x_key, y_key), split)
+    return checked(images, labels, "%s [%s, %s]" % (name, x_key, y_key), split)
 
 
 def _holds_objects(npz, key):
@@ -199,10 +197,10 @@ def _load_torchvision(path, split, name):
         raise TrainingError("%s is not torchvision's MNIST file: expected a tuple (images, labels) of tensors"
                             % name)
     images, labels = loaded
-    return _checked(images.numpy(), labels.numpy(), name, split)
+    return checked(images.numpy(), labels.numpy(), name, split)
 
 
-def _checked(images, labels, source, split):
+def checked(images, labels, source, split):
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim == 4 and images.shape[-1] == 1:  # Keras-style N x 28 x 28 x 1
         images = images[..., 0]
@@ -263,121 +261,7 @@ def _required(channel_dir, channel):
     return found
 
 
-def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
-    """The job's data, as load() takes it, each channel read in the form it holds (MNIST's files,
-    class folders, CSV, a Ground Truth manifest: told from its contents unless the data-format
-    hyperparameter says) and the input mode it comes in (a folder, or Pipe mode's FIFOs: the first
-    pass, <channel>_0, read whole and kept, as a folder's digits are). The training set must hold
-    every digit 0-9: the net learns only the digits it is shown. validation-fraction holds some of
-    them out as the validation split (sagemaker_mnist.holdout), and mnist-share then mixes the
-    `mnist` channel's digits into the rest (sagemaker_mnist.mnist_mix)."""
-    declared = channels.declared(environ) or {}
-    options = formats.Options(settings.hp.data_format, settings.hp.label_attribute)
-    processes_here = int(environ.get(distributed.LOCAL_WORLD_SIZE, "1"))
-
-    def read(channel, directory):
-        config = declared.get(channel)
-        if processes_here > 1 and channels.is_pipe(directory, config):
-            # Each FIFO has one stream: several readers on one host would each get part of it.
-            raise TrainingError("channel %r is in Pipe mode, which streams the data once per host, but this "
-                                "host runs %d training processes (torch_distributed): give the job the "
-                                "channel in File or FastFile mode, or run one process per host"
-                                % (channel, processes_here))
-        return _channel_splits(directory, channel, config, options, pipe_wait)
-
-    hp = settings.hp
-    mnist_mix.required(settings.mnist_dir, hp.mnist_share)
-    if hp.validation_fraction > 0 and settings.validation_dir:
-        raise TrainingError("hyperparameter validation-fraction=%s holds validation digits out of the "
-                            "training channel, and the job has a 'validation' channel too: give one or the "
-                            "other"
-                            % hp.validation_fraction)
-    train_channel = settings.train_channel
-    trained = read(train_channel, settings.train_dir)
-    if TRAIN not in trained:
-        raise TrainingError("channel %r holds no training digits: expected %s"
-                            % (train_channel, ACCEPTED_ANY))
-    _check_every_digit(trained[TRAIN], train_channel)
-    train = trained[TRAIN]
-    if hp.validation_fraction > 0:
-        train, validation = holdout.split(train, hp.validation_fraction, hp.seed, Split)
-    else:
-        validation = (_only_split(read("validation", settings.validation_dir)) if settings.validation_dir
-                      else None)
-    if settings.test_dir:
-        test = _only_split(read("test", settings.test_dir))
-    else:
-        test = trained.get(TEST) or validation
-    if test is None:
-        raise TrainingError(
-            "no test digits: add a 'test' or 'validation' channel (in any form the training channel may "
-            "take), hold some out with validation-fraction, or put MNIST's t10k-images/t10k-labels in the "
-            "%r channel" % train_channel)
-    if hp.mnist_share > 0:
-        # The test and validation digits stay the user's: MNIST only joins what the net trains on.
-        train = mnist_mix.mix(train, _only_split(read(mnist_mix.CHANNEL, settings.mnist_dir)), hp.mnist_share,
-                              hp.seed, Split)
-    return Dataset(train, test, validation)
-
-
-def _only_split(splits):
-    """A test or validation channel's digits: its test split, or the only split it holds."""
-    return splits.get(TEST) or splits[TRAIN]
-
-
-def _channel_splits(channel_dir, channel, config, options, pipe_wait):
-    """{split: Split} of one channel: TRAIN, and TEST where the channel holds MNIST's test files too."""
-    if channels.is_pipe(channel_dir, config):
-        found = pipe.read(channel_dir, channel, 0, options, wait=pipe_wait)
-    else:
-        found = _folder_splits(channel_dir, channel, options)
-    return {split: digits if isinstance(digits, Split)
-            else _checked(digits.images, digits.labels, digits.source, split)
-            for split, digits in found.items()}
-
-
-def _folder_splits(channel_dir, channel, options):
-    files = _list_files(channel_dir, channel)
-    names = {path: os.path.join(channel, os.path.relpath(path, channel_dir)) for path in files}
-    form = detect.detect(channel_dir, files, options.data_format, _is_mnist)
-    if form is None:
-        shown = ", ".join(names[path] for path in files[:5]) + (", ..." if len(files) > 5 else "")
-        raise TrainingError("channel %r holds none of the forms the trainer reads (its files: %s): upload %s"
-                            % (channel, shown, ACCEPTED_ANY))
-    forced = "" if options.data_format == formats.AUTO else " (hyperparameter data-format=%s)" % form
-    if form == formats.MNIST:
-        found = {split: load_split(channel_dir, split, channel) for split in (TRAIN, TEST)}
-        found = {split: digits for split, digits in found.items() if digits is not None}
-        if not found:
-            raise TrainingError("channel %r holds no MNIST digits%s: expected %s"
-                                % (channel, forced, ACCEPTED))
-        return found
-    if form == formats.MANIFEST:
-        manifests = detect.manifests(files)
-        if not manifests:
-            raise TrainingError("channel %r holds no Ground Truth manifest (a .manifest file of JSON Lines "
-                                "with source-ref)%s" % (channel, forced))
-        return manifest.read(channel_dir, manifests, names, channel, options.label_attribute)
-    if form == formats.FOLDERS:
-        if not folders.class_folders(channel_dir):
-            raise TrainingError("channel %r has no class folders 0/ to 9/%s" % (channel, forced))
-        return folders.read(channel_dir, channel)
-    found = detect.csv_files(files)
-    if not found:
-        raise TrainingError("channel %r holds no .csv files%s: expected %s"
-                            % (channel, forced, csv_rows.ACCEPTED))
-    return csv_rows.read_files(found, names, channel)
-
-
-def _is_mnist(path):
+def is_mnist(path):
+    """Whether a file is one of MNIST's own forms that this module reads."""
     name = os.path.basename(path)
     return bool(_IDX_NAME.match(name)) or name.endswith(".npz") or name in _TORCHVISION_FILES.values()
-
-
-def _check_every_digit(split, channel):
-    missing = sorted(set(range(NUM_CLASSES)) - set(split.labels.unique().tolist()))
-    if missing:
-        raise TrainingError("channel %r has no examples of the digit%s %s (%s): the net learns only the "
-                            "digits it is shown; give it examples of every digit 0-9"
-                            % (channel, "" if len(missing) == 1 else "s", ", ".join(map(str, missing)),
-                               split.source))

@@ -42,8 +42,9 @@ class MnistNet(nn.Module):
         convolutions run fastest (about a third faster here than the default layout).
 
     The digit head is the classifier; with kinds=True a second head (`kind`: a hidden layer of 4w
-    units of its own) reads the same convolutional features and scores the two KINDS. forward(x) gives the digit logits alone, as every
-    net of this project has (a model trained before the kind head loads and serves unchanged);
+    units of its own) reads the same convolutional features and scores the two KINDS. forward(x)
+    gives the digit logits alone, as every net of this project has (a model trained before the
+    kind head loads and serves unchanged);
     forward(x, with_kind=True) gives both (a keyword that DistributedDataParallel passes on).
     """
 

@@ -26,8 +26,8 @@ import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from sagemaker_mnist import (checkpoints, data, distributed, failures, hyperparameters, kinds, outputs,
-                             preflight, pretrained, recipe, report, stopping)
+from sagemaker_mnist import (checkpoints, data, distributed, failures, hyperparameters, job_data, kinds,
+                             outputs, preflight, pretrained, recipe, report, stopping)
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.model import build_model
 
@@ -322,7 +322,7 @@ def train(settings, environ, stop):
         # Read first: a model that does not fit fails the job before the data is read.
         start_from = pretrained.read(settings.pretrained_dir)
         settings = replace(settings, hp=pretrained.resolve(settings.hp, settings.explicit, start_from))
-    dataset = data.load_job(settings, environ)
+    dataset = job_data.load_job(settings, environ)
     printed_splits = kinds.render_splits(settings.hp, dataset.train, settings.fonts_dir, settings.num_cpus)
     cluster = distributed.setup(settings.hosts, settings.current_host, environ)
     try:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import offline_aws
-from sagemaker_mnist import data, hyperparameters
+from sagemaker_mnist import hyperparameters, job_data
 from support import MNIST_DIR, mnist
 from user_data import write_class_folders
 
@@ -72,7 +72,7 @@ def test_prepare_data_uploads_the_pictures_and_a_manifest_the_trainer_reads(offl
             path = channel / key[len("mnist-pytorch/data/images/"):]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(body)
-    dataset = data.load_job(hyperparameters.parse(["--train", str(channel), "--test", str(channel)], {}), {})
+    dataset = job_data.load_job(hyperparameters.parse(["--train", str(channel), "--test", str(channel)], {}), {})
     assert dataset.train.source == "training (manifest: training/output.manifest)"
     assert sorted(dataset.train.labels.tolist()) == sorted(mnist("train")[1][:N].tolist())
     assert fake.unanswered == [] and fake.sent == []

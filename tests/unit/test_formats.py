@@ -1,4 +1,4 @@
-"""sagemaker_mnist.formats through data.load_job: class folders, CSV rows and Ground Truth manifests
+"""sagemaker_mnist.formats through job_data.load_job: class folders, CSV rows and Ground Truth manifests
 written as users bring them read back as their digits, every picture prepared exactly as serving
 prepares an image request (images.decode); detection picks the form, data-format forces one; and
 each kind of bad data fails with one line naming the file or line and what is wrong."""
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sagemaker_mnist import data, hyperparameters, images
+from sagemaker_mnist import hyperparameters, images, job_data
 from sagemaker_mnist.failures import TrainingError
 from support import TEST_IMAGES, TEST_LABELS, mnist, write_idx, write_subset
 from user_data import csv_text, manifest_lines, picture, write_class_folders, write_manifest_channel
@@ -26,7 +26,7 @@ def digits():
 
 def _load(train, test=None, *flags):
     argv = ["--train", str(train)] + (["--test", str(test)] if test else []) + list(flags)
-    return data.load_job(hyperparameters.parse(argv, {}), {})
+    return job_data.load_job(hyperparameters.parse(argv, {}), {})
 
 
 def _served(data_bytes):

@@ -1,7 +1,7 @@
 """sagemaker_mnist.formats.pipe on real FIFOs, written by a thread the way SageMaker writes a Pipe-mode
 channel (user_data.PipeWriter: <channel>_<epoch>, the next made once the last was read to its end):
 augmented manifests RecordIO-wrapped or not, IDX and CSV files streamed whole, several epochs, the
-job's channels through data.load_job; and bad streams fail with one line naming the record."""
+job's channels through job_data.load_job; and bad streams fail with one line naming the record."""
 import gzip
 import json
 import struct
@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from sagemaker_mnist import channels, data, formats, hyperparameters, images
+from sagemaker_mnist import channels, formats, hyperparameters, images, job_data
 from sagemaker_mnist.failures import TrainingError
 from sagemaker_mnist.formats import pipe, recordio as recordio_reader
 from support import mnist
@@ -154,7 +154,7 @@ def test_a_job_with_its_training_and_test_channels_in_pipe_mode(tmp_path, digits
     train = PipeWriter(tmp_path, "training", [augmented_stream([picture(d) for d in x], y)])
     test = PipeWriter(tmp_path, "test", [idx_bytes(xte[:40]) + idx_bytes(yte[:40])])
     settings, env = _job(tmp_path, training="Pipe", test="Pipe")
-    dataset = data.load_job(settings, env)
+    dataset = job_data.load_job(settings, env)
     train.join(), test.join()
     assert dataset.train.images.shape == (N, 28, 28) and dataset.train.labels.tolist() == y.tolist()
     np.testing.assert_array_equal(dataset.test.images.numpy(), xte[:40])
@@ -163,7 +163,7 @@ def test_a_job_with_its_training_and_test_channels_in_pipe_mode(tmp_path, digits
 def test_a_job_that_declares_pipe_mode_waits_for_its_fifo_then_fails_with_one_line(tmp_path):
     settings, env = _job(tmp_path, training="Pipe")
     with pytest.raises(TrainingError) as failure:
-        data.load_job(settings, env, pipe_wait=0.3)
+        job_data.load_job(settings, env, pipe_wait=0.3)
     assert str(failure.value).startswith("channel 'training' is in Pipe mode but SageMaker's FIFO %s did not "
                                          "appear within 0.3 s" % (tmp_path / "training_0"))
 
@@ -174,7 +174,7 @@ def test_pipe_mode_with_several_processes_on_a_host_fails_before_reading(tmp_pat
     env["LOCAL_WORLD_SIZE"] = "4"
     with pytest.raises(TrainingError, match=r"channel 'training' is in Pipe mode, which streams the data "
                                             r"once per host, but this host runs 4 training processes"):
-        data.load_job(settings, env, pipe_wait=30)
+        job_data.load_job(settings, env, pipe_wait=30)
 
 
 def _records(*payloads):

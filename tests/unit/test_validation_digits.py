@@ -1,10 +1,10 @@
 """Validation digits from a user's training channel (validation-fraction: sagemaker_mnist.holdout)
-and MNIST's mixed into the rest (mnist-share: sagemaker_mnist.mnist_mix), through data.load_job:
+and MNIST's mixed into the rest (mnist-share: sagemaker_mnist.mnist_mix), through job_data.load_job:
 which digits, how many, drawn the same for the same seed, and the faults in one line each."""
 import numpy as np
 import pytest
 
-from sagemaker_mnist import data, hyperparameters, mnist_mix
+from sagemaker_mnist import data, hyperparameters, job_data, mnist_mix
 from sagemaker_mnist.failures import TrainingError
 from support import mnist, write_idx, write_subset
 from user_data import csv_text
@@ -27,7 +27,7 @@ def channels(tmp_path):
 
 def _load(training, *flags, mnist_dir=None):
     argv = ["--train", str(training)] + (["--mnist", str(mnist_dir)] if mnist_dir else []) + list(flags)
-    return data.load_job(hyperparameters.parse(argv, {}), {})
+    return job_data.load_job(hyperparameters.parse(argv, {}), {})
 
 
 def _rows(split):
