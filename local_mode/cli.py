@@ -14,6 +14,9 @@ Steps (all by default, in this order; `--steps` picks some):
                of a digit, then delete the endpoint
   transform    batch transform of the 10,000 MNIST test digits as CSV (MultiRecord) and the
                accuracy computed from the transform output
+  finetune     fine-tune the estimator's model on a folder of digits (--finetune-digits, else
+               seven-segment pictures the flow draws), with MNIST mixed in; serve the model
+               before and after and score both on the held-out quarter of the digits
 
 The run never reaches AWS (local_mode.offline), and whatever happens it removes the containers
 it started and its temporary folder. It prints one progress line per step and a summary, in
@@ -26,7 +29,7 @@ import pathlib
 import signal
 
 from data import mnist_files
-from local_mode import runner
+from local_mode import finetune, runner
 from local_mode.context import (
     DEFAULT_HYPERPARAMETERS,
     DEFAULT_OUTPUT_DIR,
@@ -36,6 +39,7 @@ from local_mode.context import (
     MIN_TRANSFORM_ACCURACY,
     STEPS,
     Settings,
+    StepFailed,
 )
 from local_mode.session import LOCAL_INSTANCE_TYPE
 
@@ -91,6 +95,9 @@ def parse_args(argv=None):
                         "deployed and batch-transformed, always trains on all of them")
     p.add_argument("--min-accuracy", type=float, default=MIN_TRANSFORM_ACCURACY,
                    help="fail when the batch transform accuracy is lower (default %(default)s)")
+    p.add_argument("--finetune-digits", type=pathlib.Path, metavar="DIR",
+                   help="the finetune step's digits: DIR/0/ ... DIR/9/ holding PNG or JPEG pictures "
+                        "(default: seven-segment display digits the flow draws)")
     p.add_argument("--max-payload-mb", type=int, default=6, help="batch transform MaxPayloadInMB")
     p.add_argument("--run-id", help="name of this run (default: time and a random suffix)")
     p.add_argument("--verbose", "-v", action="store_true", help="also stream container output to the console")
@@ -105,6 +112,12 @@ def parse_args(argv=None):
     hyperparameters.update(args.hyperparameter)
     data_dir = args.data_dir or mnist_files.default_dir(os.environ)
     model_data = args.model_data
+    finetune_digits = args.finetune_digits and args.finetune_digits.resolve()
+    if finetune_digits and "finetune" in selected:
+        try:
+            finetune.class_files(finetune_digits)  # a folder that cannot be used fails now, not after training
+        except StepFailed as e:
+            p.error(str(e))
     if model_data and "://" not in model_data:
         model_data = "file://%s" % os.path.abspath(model_data)
     return Settings(
@@ -113,7 +126,8 @@ def parse_args(argv=None):
         hyperparameters=hyperparameters, instance_type=args.instance_type, serving_port=args.serving_port,
         sdk3_python=args.sdk3_python, model_data=model_data, comparison_digits=args.comparison_digits,
         min_accuracy=args.min_accuracy,
-        max_payload_mb=args.max_payload_mb, verbose=args.verbose, run_id=args.run_id,
+        max_payload_mb=args.max_payload_mb, finetune_digits=finetune_digits, verbose=args.verbose,
+        run_id=args.run_id,
     )
 
 

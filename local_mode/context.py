@@ -23,7 +23,7 @@ DEFAULT_SDK3_PYTHON = REPO / ".venv-sdk3" / "bin" / "python"
 # The step every run starts with (it stages MNIST), before the offline part.
 DATA_STEP = "data"
 # The steps after it, in the order a run takes them; the command line picks some.
-STEPS = ("estimator", "script", "distributed", "sdk3", "deploy", "transform")
+STEPS = ("estimator", "script", "distributed", "sdk3", "deploy", "transform", "finetune")
 # Seconds of training each on two CPU cores; the README's default preset is accuracy-first. The
 # fast preset with a few printed digits, so that the model tells printed digits from handwritten
 # ones (the deploy step checks it): a second epoch keeps MNIST above 99% (99.1% measured, seed 1).
@@ -48,6 +48,8 @@ class Settings:
     comparison_digits: int = 0
     min_accuracy: float = MIN_TRANSFORM_ACCURACY
     max_payload_mb: int = 6
+    # The fine-tuning step's digits (a folder per class); None: the flow draws its own.
+    finetune_digits: pathlib.Path = None
     verbose: bool = False
     run_id: str = None
 

@@ -68,6 +68,12 @@ def print_summary(summary, out):
     if transform.get("accuracy") is not None:
         lines.append("  batch transform accuracy: %s on %d test digits" % (
             percent(transform["accuracy"]), transform["records"]))
+    tuned = summary["steps"].get("finetune", {})
+    if tuned.get("after"):
+        lines.append("  fine-tuning on %d digits (%s): held-out %d digits %s -> %s; MNIST %s -> %s" % (
+            tuned["training_digits"], tuned["digits"], tuned["held_out_digits"],
+            percent(tuned["before"]["accuracy"]), percent(tuned["after"]["accuracy"]),
+            _maybe_percent(tuned["before"]["mnist_accuracy"]), _maybe_percent(tuned["after"]["mnist_accuracy"])))
     lines.append("  artifacts: %s (summary.json, logs/)" % summary["artifacts"])
     lines.append("  AWS requests refused: %d; left behind: %s" % (
         len(summary["refused_requests"]), ", ".join(summary["leftovers"]) or "nothing"))
@@ -87,6 +93,9 @@ def describe(result):
     if result.get("json_prediction") is not None:
         parts.append("a %s predicted %s (JSON), %s (PNG)" % (
             result["true_label"], result["json_prediction"], result["png_prediction"]))
+    if result.get("after"):
+        parts.append("held-out digits %s -> %s" % (percent(result["before"]["accuracy"]),
+                                                    percent(result["after"]["accuracy"])))
     if result.get("accuracy") is not None:
         parts.append("accuracy %s over %d digits" % (percent(result["accuracy"]), result["records"]))
     for key in ("model_data", "output"):
@@ -102,6 +111,10 @@ def describe(result):
 def percent(fraction):
     """0.99124 -> '99.12%'."""
     return "%.2f%%" % (100 * fraction)
+
+
+def _maybe_percent(fraction):
+    return "not measured" if fraction is None else percent(fraction)
 
 
 def one_line(error):

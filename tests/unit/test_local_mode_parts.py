@@ -36,7 +36,8 @@ def test_steps_keep_their_order_and_skip_wins():
                                "--model-data", "/x/model.tar.gz"])
     assert settings.steps == ("estimator", "transform")
     assert settings.skipped == {"script": "not in --steps", "distributed": "not in --steps",
-                                "sdk3": "not in --steps", "deploy": "left out by --skip"}
+                                "sdk3": "not in --steps", "deploy": "left out by --skip",
+                                "finetune": "not in --steps"}
     assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": "1", "printed-share": 0.05}
     assert settings.model_data == "file:///x/model.tar.gz"
 
@@ -47,7 +48,8 @@ def test_every_step_has_its_function():
 
 @pytest.mark.parametrize("argv, message", [
     (["--steps", "estimator,nope"],
-     "error: unknown step(s) nope; choose from estimator, script, distributed, sdk3, deploy, transform"),
+     "error: unknown step(s) nope; choose from estimator, script, distributed, sdk3, deploy, transform, "
+     "finetune"),
     (["-H", "epochs"], "error: argument --hyperparameter/-H: expected NAME=VALUE, got 'epochs'"),
 ])
 def test_bad_options_are_refused(argv, message, capsys):

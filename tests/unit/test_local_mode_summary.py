@@ -36,7 +36,7 @@ def test_steps_left_out_by_the_command_line_are_skipped_not_ok(tmp_path):
     assert result["ok"] is True
     assert _statuses(result) == [("data", "ok"), ("estimator", "ok"), ("script", "skipped"),
                                  ("distributed", "skipped"), ("sdk3", "skipped"), ("deploy", "skipped"),
-                                 ("transform", "skipped")]
+                                 ("transform", "skipped"), ("finetune", "skipped")]
     assert result["steps"]["deploy"]["skipped"] == "left out by --skip"
     assert result["steps"]["script"]["skipped"] == "not in --steps"
     lines = _printed(result)
