@@ -181,6 +181,38 @@ def printed_digits(result):
             + provenance(result))
 
 
+# --- Fine-tuning: bench/fine_tuning.py
+
+@renderer("fine_tuning")
+def fine_tuning(result):
+    summary = result["summary"]
+    before, style = summary["before"], summary["style"]
+    rows = ["| model | training digits | seven-segment (held-out) | MNIST test | held-out printed digits "
+            "| fine-tuning time: training / whole process (s) |", "|---|---:|---:|---:|---:|---:|"]
+    start, trained_on = "given model", "-"
+    if before.get("preset"):
+        start, trained_on = "%s preset, seed %d" % (before["preset"], before["seed"]), "MNIST's 60,000 (and printed)"
+    rows.append("| %s, before fine-tuning | %s | %s | %s | %s | - |" % (
+        start, trained_on, percent(before["scores"]["style"]), percent(before["scores"]["mnist"]),
+        percent(before["scores"]["printed"])))
+    for group in summary["groups"]:
+        after = group["after"]
+        rows.append("| fine-tuned, mnist-share %s (seeds %s) | %s | %s | %s | %s | %s / %s |" % (
+            group["mnist_share"], " ".join(str(s) for s in group["seeds"]),
+            number(group["training_digits"]), percent(after["style"]), percent(after["mnist"]),
+            percent(after["printed"]), seconds(group["train_seconds"]), seconds(group["process_seconds"])))
+    about = ("Fine-tuned on %d seven-segment display pictures (%d of each digit) with the fine-tune preset, "
+             "MNIST's digits mixed in at each mnist-share; scored on %s others drawn from another seed, MNIST's "
+             "10,000 test digits and %s printed digits of %s, through the serving handlers; medians over "
+             "the seeds." % (style["train"], style["train"] // 10, number(style["held_out"]),
+                             number(summary["printed"]["digits"]), " and ".join(summary["printed"]["packages"])))
+    trained = ""
+    if before.get("train_seconds") is not None:
+        trained = (" Training the model it starts from took %s s (%d epochs, %s s for the process)."
+                   % (seconds(before["train_seconds"]), before["epochs"], seconds(before["process_seconds"])))
+    return "\n".join(rows) + "\n\n" + about + trained + "\n\n" + provenance(result)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
