@@ -11,6 +11,7 @@ It trains the tests' small net on real digits (harness/small_model.py), then sta
 (bench/provenance.py) with every run. Goal: the CPU image's first correct answer within 1.5 s.
 """
 import argparse
+import datetime
 import http.client
 import json
 import os
@@ -32,6 +33,13 @@ import provenance  # noqa: E402
 
 IMAGES = ("mnist-pytorch-inference:latest", "mnist-pytorch-inference-cpu:latest")
 GOAL_S = 1.5
+# Where a cold start's time goes: the first log line of each phase's end, by what it says.
+PHASES = (
+    ("serve_up", "serve - serving "),  # serve's Python is up and has started the preloader
+    ("mms_launched", "sagemaker-inference - ['multi-model-server'"),  # the toolkit launches MMS
+    ("torch_imported", "preload - imported torch"),  # the preloader can fork backends
+    ("jvm_up", "Model server started."),  # MMS's JVM listens
+)
 
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
@@ -40,11 +48,12 @@ def docker(*args, **kwargs):
     return subprocess.run([DOCKER, *args], check=True, capture_output=True, text=True, **kwargs)
 
 
-def cold_start(image, model_dir, stock, body=None, expected=None):
+def cold_start(image, model_dir, stock, body=None, expected=None, phases=False):
     """(seconds to /ping 200, seconds to the first answer) of `image` serving `model_dir`: through
     `serve`, or with `stock`, sagemaker-inference's start_model_server and its default handler.
     `body` (JSON) defaults to the first test digit; with `expected`, only an answer whose first
-    label is that digit counts."""
+    label is that digit counts. With `phases`, a third item: {phase: seconds after `docker run`}
+    of PHASES, read from the container's timestamped log."""
     port = free_port()
     args = ["run", "-d", "-p", "127.0.0.1:%d:8080" % port, "-v", "%s:/opt/ml/model:ro" % model_dir]
     if stock:
@@ -53,9 +62,10 @@ def cold_start(image, model_dir, stock, body=None, expected=None):
     else:
         args += [image, "serve"]
     body = body or bodies.json_body(mnist("t10k")[0][0]).encode()
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     container = docker(*args).stdout.strip()
     healthy = answered = None
+    found = {}
     try:
         while time.monotonic() - started < 300:
             now = time.monotonic()
@@ -78,9 +88,25 @@ def cold_start(image, model_dir, stock, body=None, expected=None):
             except (OSError, http.client.HTTPException):
                 pass
             time.sleep(0.05)
+        if phases:
+            log = subprocess.run([DOCKER, "logs", "-t", container], capture_output=True, text=True)
+            found = log_phases(log.stdout + log.stderr, wall)
     finally:
         subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
-    return healthy, answered
+    return (healthy, answered, found) if phases else (healthy, answered)
+
+
+def log_phases(log, wall):
+    """{phase: seconds after `wall` (the time of `docker run`)} of PHASES in a `docker logs -t`
+    text: each line starts with its RFC 3339 time in nanoseconds."""
+    found = {}
+    for line in log.splitlines():
+        stamp, _, text = line.partition(" ")
+        for phase, marker in PHASES:
+            if phase not in found and marker in text:
+                moment = datetime.datetime.fromisoformat(stamp[:26] + "+00:00").timestamp()
+                found[phase] = round(moment - wall, 3)
+    return found
 
 
 def _first_label(answer):
@@ -134,10 +160,13 @@ def main(argv=None):
     for number in range(args.runs):
         # The first image rotates by round, so neither always starts on a machine the other warmed.
         for name in images[number % len(images):] + images[:number % len(images)]:
-            healthy, answered = cold_start(name, model.model_dir, False, body, int(model.predicted[digit]))
-            runs[name].append([healthy, answered])
-            print("%s: /ping 200 after %s s, first right answer after %s s" % (name, healthy, answered), flush=True)
-    summary = {name: {"ping_200": _median([h for h, _ in found]), "first_answer": _median([a for _, a in found]),
+            healthy, answered, phases = cold_start(name, model.model_dir, False, body, int(model.predicted[digit]),
+                                                   phases=True)
+            runs[name].append([healthy, answered, phases])
+            print("%s: /ping 200 after %s s, first right answer after %s s; %s" % (name, healthy, answered, phases),
+                  flush=True)
+    summary = {name: {"ping_200": _median([run[0] for run in found]), "first_answer": _median([run[1] for run in found]),
+                      "phases": {phase: _median([run[2].get(phase) for run in found]) for phase, _ in PHASES},
                       "size_bytes": image_size(name)} for name, found in runs.items()}
     data = {"images": [image_facts(name) for name in images], "runs": runs, "goal_s": GOAL_S}
     path = run.finish(data, summary, args.out)

@@ -577,6 +577,44 @@ def serve_comparisons(result):
     return "".join(tables)
 
 
+# --- The CPU image against the CUDA image: bench/image_serving.py
+
+@renderer("image_serving")
+def image_serving(result):
+    summary = result["summary"]
+    comparison = summary["comparison"]
+    ours, other = comparison["ours"], comparison["other"]
+    tolerance = summary["tolerance"]
+    rows = ["| | %s | %s | %s / %s | paired (median, range) | within %g%% or better |"
+            % (ours, other, ours, other, 100 * tolerance), "|---|---:|---:|---:|---:|---|"]
+    failed = 0
+    for entry in comparison["figures"]:
+        rounds = entry["paired"]["rounds"]
+        ratio = entry["paired"]["median"]
+        ok = ratio is not None and _favourable(ratio, entry["better"], tolerance)
+        failed += not ok
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (
+            _figure_title(entry), _figure_value(entry["values"][ours], entry["unit"]),
+            _figure_value(entry["values"][other], entry["unit"]),
+            "-" if entry["ratio"] is None else "%.2fx" % entry["ratio"],
+            "%.2fx (%.2f-%.2f)" % (ratio, min(rounds), max(rounds)) if rounds else "-", "yes" if ok else "**no**"))
+    rows.append("| memory after the rounds (docker stats) | %s | %s | | | |"
+                % (summary["memory"].get(ours, "-"), summary["memory"].get(other, "-")))
+    images = summary["images"]
+    described = "; ".join("%s: `%s` (%s, %s)" % (name, image["name"], image.get("id", "?")[:19],
+                                                  built_from(image, result))
+                          for name, image in images.items())
+    met = "met" if not failed else "**not met** (%d of %d figures)" % (failed, len(comparison["figures"]))
+    data = result["data"]
+    about = ("Each image as SageMaker runs it (`docker run IMAGE serve`, the same width-%d model, its own defaults), "
+             "both running throughout, %d rounds of %g s per figure after %g s of warm-up load each, the first "
+             "image alternating by round. The CPU image's figures the same as the CUDA image's (every paired "
+             "ratio within %g%%, or better): %s. Images: %s."
+             % (data["width"], len(data["rounds"]), data["seconds_per_figure"], data["warmup_s"],
+                100 * tolerance, met, described))
+    return "\n".join(rows) + "\n\n" + about + "\n\n" + provenance(result)
+
+
 # --- The soak: bench/soak.py
 
 def _megabytes(size):
@@ -743,7 +781,7 @@ def cold_start(result):
         entry, runs = summary[name], data["runs"][name]
         rows.append("| `%s` | %s | %s s | %s s | %s |" % (
             name, gigabytes(entry["size_bytes"]) if entry["size_bytes"] else "-", seconds_2(entry["ping_200"]),
-            seconds_2(entry["first_answer"]), ", ".join(seconds_2(answered) for _, answered in runs)))
+            seconds_2(entry["first_answer"]), ", ".join(seconds_2(run[1]) for run in runs)))
     cpu = [found["name"] for found in data["images"] if found["name"].split(":")[0].endswith("-cpu")]
     verdicts = []
     for name in cpu:
@@ -757,8 +795,29 @@ def cold_start(result):
              % ("; ".join(verdicts) or "No CPU image measured",
                 "; ".join("`%s` (%s, %s)" % (found["name"], (found.get("id") or "no id")[:19],
                                               built_from(found, result)) for found in data["images"])))
-    return "\n".join(rows) + "\n\n" + about + "\n\n" + provenance(
+    return "\n".join(rows) + "\n\n" + about + "\n\n" + _cold_phases(result) + provenance(
         result, "; Docker %s" % result["machine"].get("docker", "unknown"))
+
+
+_COLD_PHASES = (("serve_up", "`serve`'s Python up, preloader started"),
+                ("mms_launched", "sagemaker-inference launches MMS"),
+                ("jvm_up", "MMS's JVM listening (`Model server started.`)"),
+                ("torch_imported", "the preloader has imported torch and the handlers"))
+
+
+def _cold_phases(result):
+    """Where the time of a cold start goes: each phase's median end, seconds after `docker run`."""
+    summary, data = result["summary"], result["data"]
+    names = [found["name"] for found in data["images"] if summary[found["name"]].get("phases")]
+    if not names:
+        return ""
+    rows = ["| seconds after `docker run` (median) | %s |" % " | ".join("`%s`" % n for n in names),
+            "|---|%s" % ("---:|" * len(names))]
+    for phase, title in _COLD_PHASES:
+        rows.append("| %s | %s |" % (title, " | ".join(seconds_2(summary[n]["phases"].get(phase)) for n in names)))
+    rows.append("| /ping 200 | %s |" % " | ".join(seconds_2(summary[n]["ping_200"]) for n in names))
+    return ("\n".join(rows) + "\n\nFrom the containers' timestamped logs (`docker logs -t`), the first line of "
+            "each phase's end. The torch import and the JVM's start run side by side on the two cores.\n\n")
 
 
 def seconds_2(x):

@@ -4,9 +4,11 @@ committed results in bench/results/, and publish.py renders them from the result
 A document edited by hand, or a result committed without `python bench/publish.py`, fails here.
 """
 import copy
+import datetime
 import importlib.util
 import io
 import json
+import sys
 
 import pytest
 
@@ -178,9 +180,10 @@ def _image_sizes():
 
 def _cold_start():
     names = ("mnist-pytorch-inference:latest", "mnist-pytorch-inference-cpu:latest")
-    runs = {names[0]: [[2.5, 2.7], [2.4, 2.6]], names[1]: [[1.1, 1.2], [1.0, 1.3]]}
+    phases = {"serve_up": 0.5, "mms_launched": 1.0, "jvm_up": 2.3, "torch_imported": 2.4}
+    runs = {names[0]: [[2.5, 2.7, phases], [2.4, 2.6, phases]], names[1]: [[1.1, 1.2, phases], [1.0, 1.3, phases]]}
     result = _provenance("cold_start", docker="20.10.24")
-    result.update(summary={name: {"ping_200": found[0][0], "first_answer": found[0][1],
+    result.update(summary={name: {"ping_200": found[0][0], "first_answer": found[0][1], "phases": phases,
                                   "size_bytes": 1_480_000_000 if name.endswith("cpu:latest") else 6_690_000_000}
                            for name, found in runs.items()},
                   data={"images": [{"name": name, "id": "sha256:" + name, "tags": [name.replace("latest", "0123456")]}
@@ -261,7 +264,28 @@ def _fine_tuning():
     return result
 
 
-SAMPLES = {"printed_digits": _printed_digits, "fine_tuning": _fine_tuning, "train_speed": _train_speed, "serve_speed": _serve_speed, "image_sizes": _image_sizes,
+def _image_serving():
+    def figure(cell, name, unit, better, cpu, cuda):
+        return {"cell": cell, "figure": name, "unit": unit, "better": better,
+                "values": {"CPU image": cpu, "CUDA image": cuda}, "ratio": cpu / cuda,
+                "paired": {"median": cpu / cuda, "rounds": [cpu / cuda, 1.0]}}
+
+    comparison = {"ours": "CPU image", "other": "CUDA image", "kind": "baseline",
+                  "figures": [figure("c1", "rate", "req/s", "higher", 700.0, 690.0),
+                              figure("c1", "p50_ms", "ms", "lower", 1.4, 1.4),
+                              figure("batch", "rate", "images/s", "higher", 9000.0, 9100.0)]}
+    image = {"name": "mnist-pytorch-inference-cpu:latest", "id": "sha256:" + "d" * 64,
+             "tags": ["mnist-pytorch-inference-cpu:0123456"], "size_bytes": 1_480_000_000}
+    summary = {"comparison": comparison, "memory": {"CPU image": "800MiB / 23GiB", "CUDA image": "900MiB / 23GiB"},
+               "tolerance": 0.05, "same_figures": True,
+               "images": {"CPU image": image, "CUDA image": dict(image, name="mnist-pytorch-inference:latest")}}
+    result = _provenance("image_serving", torch="2.14.1", device="CPU only", docker="20.10.24")
+    result.update(summary=summary, data={"width": 16, "rounds": [{}, {}], "seconds_per_figure": 5.0,
+                                         "warmup_s": 60.0})
+    return result
+
+
+SAMPLES = {"printed_digits": _printed_digits, "image_serving": _image_serving, "fine_tuning": _fine_tuning, "train_speed": _train_speed, "serve_speed": _serve_speed, "image_sizes": _image_sizes,
            "fresh_clone": _fresh_clone, "fresh_clone_cold": lambda: _fresh_clone("fresh_clone_cold"),
            "soak": _soak, "cold_start": _cold_start}
 # One number in each result, and how the renderers must show it once changed.
@@ -275,6 +299,7 @@ CHANGES = {
     "cold_start": (("data", "goal_s"), 9.75, "the 9.75 s goal"),
     "printed_digits": (("summary", "groups", 0, "with_printed", "held_out_accuracy"), 0.9876, "98.76%"),
     "fine_tuning": (("summary", "groups", 0, "after", "style"), 0.9123, "91.23%"),
+    "image_serving": (("summary", "memory", "CPU image"), "432.1MiB / 23GiB", "432.1MiB / 23GiB"),
 }
 
 
@@ -471,3 +496,22 @@ def test_the_cpu_image_cold_start_is_judged_against_its_goal():
     assert "1.20 s after `docker run`: within the 1.5 s goal" in publish.cold_start(result)
     result["summary"]["mnist-pytorch-inference-cpu:latest"]["first_answer"] = 1.7
     assert "**not within** the 1.5 s goal" in publish.cold_start(result)
+
+
+def test_a_cold_starts_phases_are_read_from_the_containers_timestamped_log():
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        cold_start = _load("cold_start")
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    log = "\n".join([
+        "2026-12-03T10:18:29.151252241Z 2026-12-03 10:18:29,150 [INFO] serve - serving one model on port 8080",
+        "2026-12-03T10:18:30.012275707Z 2026-12-03 10:18:30,011 [INFO] sagemaker-inference - "
+        "['multi-model-server', '--start']",
+        "2026-12-03T10:18:31.942554756Z 2026-12-03 10:18:31,942 [INFO] preload - imported torch and the handlers",
+        "2026-12-03T10:18:32.052124646Z Model server started.",
+        "2026-12-03T10:18:33.000000000Z Model server started.",  # only the first line of a phase counts
+    ])
+    wall = datetime.datetime(2026, 12, 3, 10, 18, 28, 607148, tzinfo=datetime.timezone.utc).timestamp()
+    assert cold_start.log_phases(log, wall) == {"serve_up": 0.544, "mms_launched": 1.405, "torch_imported": 3.335,
+                                                "jvm_up": 3.445}
