@@ -150,7 +150,7 @@ def main(argv=None):
         for c in containers.values():
             c.stop()
 
-    comparison = serve_compare.compare(cells, {}, CPU, CUDA, "variant")
+    comparison = serve_compare.compare(cells, {}, CPU, CUDA, "baseline")
     verdicts = [verdict(f) for f in comparison["figures"]]
     summary = {"comparison": comparison, "memory": memory, "tolerance": TOLERANCE,
                "same_figures": all(v for v in verdicts if v is not None),
