@@ -45,12 +45,8 @@ MNIST_SHARES = (0.0, 0.5, 0.9)
 def train(name, workdir, arguments):
     """One run of code/train.py in its own SAGEMAKER_BASE_DIR; (the run's result, its model dir)."""
     base = tempfile.mkdtemp(prefix="%s-" % name.replace(" ", "-"), dir=workdir)
-    model_dir = os.path.join(base, "model")
-    command = [sys.executable, os.path.join("code", "train.py"), "--model-dir", model_dir,
-               "--output-data-dir", os.path.join(base, "output", "data"),
-               "--checkpoint-dir", os.path.join(base, "checkpoints")] + arguments
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "code"), SAGEMAKER_BASE_DIR=base)
-    return train_speed.run(name, command, env), model_dir
+    result = train_speed.run(name, train_speed.trainer_command(base, arguments), train_speed.trainer_env(base))
+    return result, os.path.join(base, "model")
 
 
 def pictures(per_digit, seed):

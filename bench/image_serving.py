@@ -33,6 +33,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "code"), str(REPO / "container")]
 
 import provenance  # noqa: E402
+import publish  # noqa: E402
 import serve_compare  # noqa: E402
 from cold_start import DOCKER, docker, image_facts, image_size, readable  # noqa: E402
 from harness import bodies, small_model  # noqa: E402
@@ -80,13 +81,6 @@ class Container:
 
     def stop(self):
         subprocess.run([DOCKER, "rm", "-f", self.id], capture_output=True)
-
-
-def verdict(figure):
-    ratio = figure["paired"]["median"]
-    if ratio is None:
-        return None
-    return ratio >= 1 - TOLERANCE if figure["better"] == "higher" else ratio <= 1 + TOLERANCE
 
 
 def main(argv=None):
@@ -151,9 +145,8 @@ def main(argv=None):
             c.stop()
 
     comparison = serve_compare.compare(cells, {}, CPU, CUDA, "baseline")
-    verdicts = [verdict(f) for f in comparison["figures"]]
     summary = {"comparison": comparison, "memory": memory, "tolerance": TOLERANCE,
-               "same_figures": all(v for v in verdicts if v is not None),
+               "same_figures": all(publish.figure_within(f, TOLERANCE) for f in comparison["figures"]),
                "images": {name: dict(image_facts(image), size_bytes=image_size(image)) for name, image in names.items()}}
     data = {"width": args.width, "cores": os.cpu_count(), "batch_rows": BATCH_ROWS, "batch_bytes": len(batch),
             "seconds_per_figure": args.seconds, "warmup_s": args.warmup, "rounds": rounds}

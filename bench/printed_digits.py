@@ -83,12 +83,10 @@ def serve(model_dir, images):
 
 def one_run(preset, seed, share, data_dir, workdir, held_out):
     base = tempfile.mkdtemp(prefix="%s-%d-%s-" % (preset, seed, share), dir=workdir)
-    command = [sys.executable, os.path.join("code", "train.py"), "--train", data_dir,
-               "--model-dir", os.path.join(base, "model"), "--output-data-dir", os.path.join(base, "output"),
-               "--checkpoint-dir", os.path.join(base, "checkpoints"), "--preset", preset, "--seed", str(seed),
-               "--printed-share", str(share)]
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "code"), SAGEMAKER_BASE_DIR=base)
-    result = train_speed.run("%s seed %d, printed-share %s" % (preset, seed, share), command, env)
+    command = train_speed.trainer_command(base, ["--train", data_dir, "--preset", preset, "--seed", str(seed),
+                                                 "--printed-share", str(share)])
+    result = train_speed.run("%s seed %d, printed-share %s" % (preset, seed, share), command,
+                             train_speed.trainer_env(base))
     images, labels = held_out
     answers = serve(os.path.join(base, "model"), images)
     result.update(seed=seed, printed_share=share,

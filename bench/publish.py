@@ -524,6 +524,13 @@ def _favourable(ratio, better, tolerance=0.0):
     return ratio >= 1 - tolerance if better == "higher" else ratio <= 1 + tolerance
 
 
+def figure_within(entry, tolerance):
+    """Whether a comparison's figure is within `tolerance` of the other path's, or better (its
+    paired ratio); False when it was not measured."""
+    ratio = entry["paired"]["median"]
+    return ratio is not None and _favourable(ratio, entry["better"], tolerance)
+
+
 def comparison_verdict(entry, kind):
     """kind "baseline": within BASELINE_TOLERANCE of the earlier commit or better (the paired ratio,
     else the ratio of medians); kind "variant": whether ours was better round by round."""
@@ -541,6 +548,17 @@ def comparison_verdict(entry, kind):
     return "better in %d of %d rounds" % (better, len(rounds))
 
 
+def _comparison_row(entry, ours, other, verdict):
+    """One figure of a comparison (bench/serve_compare.py) as a table row: both values, their
+    ratio, the paired ratio's median and range, and the verdict."""
+    rounds = entry["paired"]["rounds"]
+    paired = "%.2fx (%.2f-%.2f)" % (entry["paired"]["median"], min(rounds), max(rounds)) if rounds else "-"
+    return "| %s | %s | %s | %s | %s | %s |" % (
+        _figure_title(entry), _figure_value(entry["values"][ours], entry["unit"]),
+        _figure_value(entry["values"][other], entry["unit"]),
+        "-" if entry["ratio"] is None else "%.2fx" % entry["ratio"], paired, verdict)
+
+
 def serve_comparisons(result):
     """A table per comparison the run made (ours against an earlier commit, ours against ours with
     a part turned off), or nothing."""
@@ -553,14 +571,8 @@ def serve_comparisons(result):
                 "|---|---:|---:|---:|---:|---|"]
         verdicts = []
         for entry in comparison["figures"]:
-            rounds = entry["paired"]["rounds"]
             verdicts.append(comparison_verdict(entry, kind))
-            paired = ("%.2fx (%.2f-%.2f)" % (entry["paired"]["median"], min(rounds), max(rounds))
-                      if rounds else "-")
-            rows.append("| %s | %s | %s | %s | %s | %s |" % (
-                _figure_title(entry), _figure_value(entry["values"][ours], entry["unit"]),
-                _figure_value(entry["values"][other], entry["unit"]),
-                "-" if entry["ratio"] is None else "%.2fx" % entry["ratio"], paired, verdicts[-1]))
+            rows.append(_comparison_row(entry, ours, other, verdicts[-1]))
         if kind == "baseline":
             tree = result["data"].get("baseline_tree", {})
             failed = verdicts.count("**no**")
@@ -589,15 +601,9 @@ def image_serving(result):
             % (ours, other, ours, other, 100 * tolerance), "|---|---:|---:|---:|---:|---|"]
     failed = 0
     for entry in comparison["figures"]:
-        rounds = entry["paired"]["rounds"]
-        ratio = entry["paired"]["median"]
-        ok = ratio is not None and _favourable(ratio, entry["better"], tolerance)
+        ok = figure_within(entry, tolerance)
         failed += not ok
-        rows.append("| %s | %s | %s | %s | %s | %s |" % (
-            _figure_title(entry), _figure_value(entry["values"][ours], entry["unit"]),
-            _figure_value(entry["values"][other], entry["unit"]),
-            "-" if entry["ratio"] is None else "%.2fx" % entry["ratio"],
-            "%.2fx (%.2f-%.2f)" % (ratio, min(rounds), max(rounds)) if rounds else "-", "yes" if ok else "**no**"))
+        rows.append(_comparison_row(entry, ours, other, "yes" if ok else "**no**"))
     rows.append("| memory after the rounds (docker stats) | %s | %s | | | |"
                 % (summary["memory"].get(ours, "-"), summary["memory"].get(other, "-")))
     images = summary["images"]

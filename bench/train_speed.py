@@ -83,17 +83,24 @@ def run(name, command, env=None, cwd=REPO):
     }
 
 
+def trainer_command(base, arguments):
+    """code/train.py with `arguments`, its model, output and checkpoint folders under `base`."""
+    return [sys.executable, os.path.join("code", "train.py"), "--model-dir", os.path.join(base, "model"),
+            "--output-data-dir", os.path.join(base, "output", "data"),
+            "--checkpoint-dir", os.path.join(base, "checkpoints")] + arguments
+
+
+def trainer_env(base):
+    """The environment this tree's trainer runs in, with `base` as its SAGEMAKER_BASE_DIR."""
+    return dict(os.environ, PYTHONPATH=os.path.join(REPO, "code"), SAGEMAKER_BASE_DIR=base)
+
+
 def trainer_run(preset, seed, data_dir, workdir, extra, tree=None):
     """The trainer of this tree, or of an earlier commit's `tree` (its code/train.py, its code/ alone
     on the path), on the same data with the same preset and seed."""
     base = tempfile.mkdtemp(prefix="%s-%s-%d-" % (tree.name if tree else "ours", preset, seed), dir=workdir)
-    env = dict(tree.environment("code") if tree else dict(os.environ, PYTHONPATH=os.path.join(REPO, "code")),
-               SAGEMAKER_BASE_DIR=base)
-    command = [sys.executable, os.path.join("code", "train.py"), "--train", data_dir,
-               "--model-dir", os.path.join(base, "model"),
-               "--output-data-dir", os.path.join(base, "output", "data"),
-               "--checkpoint-dir", os.path.join(base, "checkpoints"),
-               "--preset", preset, "--seed", str(seed)] + extra
+    env = dict(tree.environment("code") if tree else trainer_env(base), SAGEMAKER_BASE_DIR=base)
+    command = trainer_command(base, ["--train", data_dir, "--preset", preset, "--seed", str(seed)] + extra)
     name = "%s%s seed %d" % ("%s, " % tree.name if tree else "", preset, seed)
     return run(name, command, env, cwd=tree.path if tree else REPO)
 
