@@ -17,6 +17,7 @@ its own; for a process that wrote none (a user's script, a process the kernel ki
 one from its exit status and last error line, before the toolkit would write its multi-line report.
 """
 import os
+import re
 import signal
 import traceback
 
@@ -89,7 +90,7 @@ def process_failure(program, error, builtin):
         cause = (": most often the kernel's out-of-memory killer; lower batch-size or use an instance type "
                  "with more memory" if code == -signal.SIGKILL else "")
         return "%s was killed by %s%s (the job's log has its output)" % (what, name, cause)
-    last = _last_line(getattr(error, "output", None) or "")
+    last = error_line(getattr(error, "output", None) or "")
     return "%s exited with status %d%s (the job's log has its output)" % (what, code,
                                                                           ": " + last if last else "")
 
@@ -97,6 +98,33 @@ def process_failure(program, error, builtin):
 def _last_line(text):
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[-1] if lines else ""
+
+
+# A piece of a dotted name: `ValueError`, `errors.`, `.BadInput`.
+_NAME_PIECE = re.compile(r"\.?[A-Za-z_][\w.]*|\.")
+_ERROR_NAME = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt|Failure)")
+
+
+def error_line(output):
+    """The last line of a process's error output as the toolkit captured it, with an uncaught
+    exception's type put back in front of its message.
+
+    sagemaker-training (process.watch) reads stderr in whatever pieces the pipe holds and strips
+    each of " :". Python writes an uncaught exception's module, name, ": " and message as separate
+    writes (stderr is unbuffered: the image sets PYTHONUNBUFFERED), so a read that ends between
+    them leaves `ValueError` on one line and `the labels column is missing` on the next."""
+    lines = [line.strip() for line in str(output).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    message, i = lines[-1], len(lines) - 2
+    while i >= 0 and _NAME_PIECE.fullmatch(lines[i]) and (message.startswith(".") or lines[i].endswith(".")):
+        message, i = lines[i] + message, i - 1  # `labels.` then `LabelError: ...`
+    name = ""
+    while i >= 0 and _NAME_PIECE.fullmatch(lines[i]) and (not name or lines[i].endswith(".") or name.startswith(".")):
+        name, i = lines[i] + name, i - 1
+    if name and _ERROR_NAME.fullmatch(name):
+        return "%s: %s" % (name, message)
+    return message
 
 
 def _report(output, line):

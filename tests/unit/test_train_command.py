@@ -116,3 +116,46 @@ def test_main_writes_the_processs_line_unless_it_wrote_its_own(tmp_path, monkeyp
     assert text == (existing or "the MNIST trainer (train.py) was killed by SIGKILL: most often the "
                     "kernel's out-of-memory killer; lower batch-size or use an instance type with more "
                     "memory (the job's log has its output)\n")
+
+
+# How Python writes an uncaught exception to an unbuffered stderr: one write per piece. (The toolkit
+# keeps the output from the first line that names a built-in exception on: here the raise.)
+def _traceback(module, name):
+    return ["Traceback (most recent call last):\n", '  File "/opt/ml/code/boom.py", line 1, in <module>\n',
+            "    raise %s('the labels column is missing')\n" % (module + "." + name if module else name),
+            *([module, "."] if module else []), name, ": ", "the labels column is missing", "\n"]
+
+
+class _Pipe:
+    """A process's stderr as the toolkit's watch() reads it: each read returns what has been written
+    since the last one; `reads` says after which writes a read came."""
+
+    def __init__(self, writes, reads):
+        bounds = [0, *reads, len(writes)]
+        self.chunks = ["".join(writes[a:b]).encode() for a, b in zip(bounds, bounds[1:]) if a < b]
+
+    async def read(self, size):
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+@pytest.mark.parametrize("module,name", [("", "ValueError"), ("labels", "LabelValueError")])
+@pytest.mark.parametrize("reads", [[], [3], [4], [5], [6], [7], [3, 4, 5, 6, 7], [4, 6], [8]])
+def test_the_exceptions_type_stays_in_front_of_its_message_wherever_the_toolkit_read_the_pipe(module, name, reads):
+    import asyncio
+
+    from sagemaker_training import process
+
+    writes = _traceback(module, name)
+    output = asyncio.run(process.watch(_Pipe(writes, [r for r in reads if r < len(writes)]), 1))
+    expected = "%s: the labels column is missing" % (module + "." + name if module else name)
+    assert training.error_line(output) == expected, output
+
+
+@pytest.mark.parametrize("output,expected", [
+    ("raise\nValueError\nno labels\n", "ValueError: no labels"),
+    ("raise ValueError\nValueError: no labels\n", "ValueError: no labels"),
+    ("step one\ndone\n", "done"),  # a name on a line of its own that is no exception's stays out
+    ("ValueError\n", "ValueError"),
+])
+def test_the_error_line_joins_only_pieces_of_an_exceptions_name(output, expected):
+    assert training.error_line(output) == expected
