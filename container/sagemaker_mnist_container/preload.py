@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import runpy
+import select
 import selectors
 import signal
 import socket
@@ -33,7 +34,7 @@ from sagemaker_mnist_container.launcher import BIN_DIR
 from sagemaker_mnist_container.load_failure import SERVE_PID_ENV
 from sagemaker_mnist_container.settings import log_settings
 # The wire format and names are the client's: it runs with the standard library alone.
-from sagemaker_mnist_container.preload_client import HEADER, SOCKET_ENV, WORKER_PYTHON_ENV
+from sagemaker_mnist_container.preload_client import HEADER, SIGNALLED, SOCKET_ENV, WORKER_PYTHON_ENV
 
 logger = logging.getLogger("preload")
 
@@ -108,9 +109,8 @@ class Preloader:
         self.listener = listener
         self.base_path = base_path
         self.children = {}  # pid -> the client's connection (None once the client is gone)
-        # An endpoint's model backends (pid -> their environment): MMS 1.1.11 never starts one
-        # again once it has ended (its workers only try to reconnect), so `serve` must be told.
-        self.endpoint_backends = {}
+        self.environments = {}  # pid -> the environment the client gave it
+        self.signalled = set()  # pids whose client has passed a signal on to them
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_r, False)
@@ -155,8 +155,7 @@ class Preloader:
         except OSError:
             _kill_group(pid, signal.SIGKILL)
         self.children[pid] = connection
-        if request["env"].get(SERVE_PID_ENV):
-            self.endpoint_backends[pid] = request["env"]
+        self.environments[pid] = request["env"]
         self.selector.register(connection, selectors.EVENT_READ, pid)
 
     def _become_backend(self, request, fds, connection):
@@ -223,15 +222,24 @@ class Preloader:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            environ = self.endpoint_backends.pop(pid, None)
-            if environ is not None:
+            environ = self.environments.pop(pid, {})
+            connection = self.children.pop(pid, None)
+            client = _client_state(connection) if connection is not None else GONE
+            signalled = pid in self.signalled or client == SIGNALLED
+            self.signalled.discard(pid)
+            # MMS 1.1.11 never starts a model's backend again once it has ended (its workers only
+            # try to reconnect), so `serve` must be told: always for an endpoint's model; on a
+            # multi-model server, where MMS unloads a model by killing the client first, when the
+            # backend ended while its client was still there and had passed it no signal. The
+            # client tells serve too, but MMS may kill it (destroyForcibly, on its workers' loss)
+            # before it has.
+            if environ.get(SERVE_PID_ENV) or (client != GONE and not signalled):
                 try:
                     server_exit.report(server_exit.exit_status(status), environ,
                                        "the model's backend (mms/model_service_worker.py, pid %d), which MMS "
                                        "does not start again," % pid)
                 except OSError as e:
                     logger.error("could not tell serve that backend %d ended: %s", pid, e)
-            connection = self.children.pop(pid, None)
             if connection is not None:
                 self.selector.unregister(connection)
                 try:
@@ -243,10 +251,12 @@ class Preloader:
     def _client_gone(self, pid):
         connection = self.children[pid]
         try:
-            gone = connection.recv(1) == b""
+            data = connection.recv(64)
         except OSError:
-            gone = True
-        if gone:
+            data = b""
+        if SIGNALLED in data:
+            self.signalled.add(pid)
+        if not data:
             # The backend stays in children until it is reaped, with no client left to tell.
             self.selector.unregister(connection)
             connection.close()
@@ -257,6 +267,22 @@ class Preloader:
         for pid in list(self.children):
             _kill_group(pid, signal.SIGTERM)
         os._exit(0)
+
+
+GONE, THERE = b"gone", b"there"
+
+
+def _client_state(connection):
+    """GONE, SIGNALLED (it has passed a signal on) or THERE, without waiting or consuming."""
+    try:
+        data = connection.recv(64, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return THERE
+    except OSError:
+        return GONE
+    if not data:
+        return GONE
+    return SIGNALLED if SIGNALLED in data else THERE
 
 
 def _become_worker_process():
@@ -286,11 +312,14 @@ def _set_name(name):
 
 def _end_with_client(connection):
     """Ends this backend (and the workers it forks) when its client, the process MMS started for
-    it, is gone. The preloader does the same, but may itself be gone. The client sends nothing
-    after its request, so a read returns only when its end closes."""
+    it, is gone. The preloader does the same, but may itself be gone. It waits for the client's
+    end to close without reading: what the client sends (SIGNALLED) is the preloader's to read."""
     def watch():
+        poller = select.poll()
+        poller.register(connection.fileno(), select.POLLRDHUP)
         try:
-            while connection.recv(4096):
+            while not any(events & (select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+                          for _, events in poller.poll()):
                 pass
         except OSError:
             pass

@@ -31,6 +31,8 @@ HEADER = struct.Struct("!I")
 SAGEMAKER_CODE_DIR = "/opt/ml/model/code"
 # load_failure.SERVE_PID_ENV: set for an endpoint's single model, not for a multi-model server.
 SERVE_PID_ENV = "MNIST_SERVE_PID"
+# What it sends the preloader before it passes a signal on: the backend's end that follows is no crash.
+SIGNALLED = b"s"
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
@@ -46,6 +48,10 @@ def main(argv=None):
 
     def forward(signo, frame):
         signalled.append(signo)
+        try:
+            connection.send(SIGNALLED)
+        except OSError:
+            pass
         _forward(pid, signo)
 
     for signo in FORWARDED:
@@ -58,11 +64,12 @@ def main(argv=None):
     # A backend ended by signal N exits as a shell reports it: 128 + N.
     status = 128 - code if code < 0 else code
     if os.environ.get(SERVE_PID_ENV) or not signalled:
-        # MMS 1.1.11 does not start the model's backend (its listener) again (preload.py). For an
-        # endpoint's model the preloader reports it too, but may be gone; serve ignores both when
-        # it is stopping. On a multi-model server, MMS stops a model's backend by killing this
-        # process (SIGKILL, on unload), so a backend that ended while this one was neither
-        # killed nor signalled died on its own, and its model would never answer again.
+        # MMS 1.1.11 does not start the model's backend (its listener) again (preload.py). The
+        # preloader reports it too, but may be gone (this covers it) or this process may be
+        # killed first (the preloader covers that); serve ignores both when it is stopping. On a
+        # multi-model server, MMS stops a model's backend by killing this process (SIGKILL, on
+        # unload), so a backend that ended while this one was neither killed nor signalled died
+        # on its own, and its model would never answer again.
         _tell_serve(status, pid)
     return status
 

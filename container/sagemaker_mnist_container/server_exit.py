@@ -43,9 +43,11 @@ def report(status, environ=None, what=MODEL_SERVER):
     if not supervisor:
         return False
     path = report_path(supervisor)
-    with open(path + ".tmp", "w") as f:
+    # A file of its own first: the preloader and worker-python may report the same end at once.
+    partial = "%s.%d.tmp" % (path, os.getpid())
+    with open(partial, "w") as f:
         f.write("%d %s\n" % (status, what))
-    os.replace(path + ".tmp", path)
+    os.replace(partial, path)
     os.kill(int(supervisor), SIGNAL)
     return True
 

@@ -50,6 +50,19 @@ def kind(process):
     return "unknown: " + cmdline
 
 
+def exited(container):
+    """Waits EXIT_S for the container's exit; if it still runs, fails with what runs in it and
+    the end of its log."""
+    try:
+        wait_for(lambda: not container.state()["Running"], EXIT_S, 0.1, "the container's exit")
+    except TimeoutError as e:
+        # Java's stack frames left out: the lines around them tell what happened.
+        lines = [line for line in container.logs().splitlines()
+                 if not line.lstrip().startswith("at ") and not line.lstrip().startswith("... ")]
+        raise AssertionError("%s; still running: %s; the log ends:\n%s"
+                             % (e, census(container), "\n".join(lines)[-8000:])) from None
+
+
 def census(container):
     """{kind: [pids]} of the container's running processes."""
     kinds = {}
@@ -198,7 +211,7 @@ def test_a_killed_server_ends_the_container_with_a_non_zero_status(trained_model
                 kill(container, census(container)["listener"])
             else:
                 kill(container, census(container)[victim_kind])
-            wait_for(lambda: not container.state()["Running"], EXIT_S, 0.1, "the container's exit")
+            exited(container)
         state = container.state()
         logs = container.logs()
     if victim_kind == "serve":
@@ -233,7 +246,7 @@ def test_a_killed_listener_ends_a_multi_model_endpoint_and_an_unload_does_not(tr
         # A listener that dies on its own leaves its model unanswerable for good (MMS 1.1.11):
         # the container ends, and SageMaker replaces it.
         kill(container, census(container)["listener"])
-        wait_for(lambda: not container.state()["Running"], EXIT_S, 0.1, "the container's exit")
+        exited(container)
         state, logs = container.state(), container.logs()
     assert state["ExitCode"] == 1, logs[-3000:]
     assert "the model's backend (mms/model_service_worker.py, pid" in logs, logs[-3000:]

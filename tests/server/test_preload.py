@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 import support
-from sagemaker_mnist_container import preload
+from sagemaker_mnist_container import preload, server_exit
 
 pytestmark = pytest.mark.server
 
@@ -53,6 +53,21 @@ def backend(tmp_path):
     script = tmp_path / "backend.py"
     script.write_text(BACKEND)
     return script
+
+
+@pytest.fixture
+def supervisor():
+    """This test process as the supervisor (`serve`) that a backend's end is reported to
+    (server_exit): the environment that names it, and the reports it gets."""
+    got = []
+    path = server_exit.report_path(os.getpid())
+    if os.path.exists(path):
+        os.remove(path)
+    previous = signal.signal(server_exit.SIGNAL, lambda signo, frame: got.append(server_exit.reported(os.getpid())))
+    yield {server_exit.SUPERVISOR_PID_ENV: str(os.getpid())}, got
+    signal.signal(server_exit.SIGNAL, previous)
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def run_client(socket_path, *argv, env=None, **kwargs):
@@ -94,21 +109,45 @@ def _wait_for_file(path, timeout=30):
     return int(path.read_text())
 
 
-def test_signals_reach_the_backend(preloader, backend, tmp_path):
+def test_signals_reach_the_backend(preloader, backend, tmp_path, supervisor):
     _, socket_path = preloader
+    environment, reports = supervisor
     pid_file = tmp_path / "pid"
-    client = run_client(socket_path, backend, "wait", pid_file)
+    client = run_client(socket_path, backend, "wait", pid_file, env=environment)
     _wait_for_file(pid_file)
     client.send_signal(signal.SIGTERM)
     client.communicate(timeout=30)
     assert client.returncode == 128 + signal.SIGTERM
+    # The preloader answers the client after its own report, if any: a signal passed on is no crash.
+    assert reports == []
 
 
-def test_a_killed_client_takes_its_backend_with_it(preloader, backend, tmp_path):
+def test_a_backend_that_dies_on_its_own_is_reported_even_if_its_client_is_killed_first(
+        preloader, backend, tmp_path, supervisor):
+    """On a multi-model server MMS may kill worker-python (destroyForcibly) as soon as the model's
+    workers are gone, before it has told serve: the preloader tells it."""
+    _, socket_path = preloader
+    environment, reports = supervisor
+    pid_file = tmp_path / "pid"
+    client = run_client(socket_path, backend, "wait", pid_file, env=environment)
+    backend_pid = _wait_for_file(pid_file)
+    client.send_signal(signal.SIGSTOP)  # it cannot tell anyone now
+    os.kill(backend_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not reports and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client.kill()
+    client.communicate(timeout=30)
+    assert reports and reports[0][0] == 128 + signal.SIGKILL, reports
+    assert "pid %d" % backend_pid in reports[0][1], reports
+
+
+def test_a_killed_client_takes_its_backend_with_it(preloader, backend, tmp_path, supervisor):
     """MMS stops a backend by killing the process it started (destroyForcibly): worker-python."""
     _, socket_path = preloader
+    environment, reports = supervisor
     pid_file = tmp_path / "pid"
-    client = run_client(socket_path, backend, "wait", pid_file)
+    client = run_client(socket_path, backend, "wait", pid_file, env=environment)
     backend_process = psutil.Process(_wait_for_file(pid_file))
     client.kill()
     client.communicate(timeout=30)
@@ -119,6 +158,8 @@ def test_a_killed_client_takes_its_backend_with_it(preloader, backend, tmp_path)
     out, _ = next_client.communicate(timeout=60)
     assert next_client.returncode == 0 and json.loads(out)["torch"] is True
     assert preloader[0].poll() is None
+    # An unload, not a crash: nobody tells serve (the preloader reaped it before it forked the next).
+    assert reports == []
 
 
 def test_a_malformed_request_is_dropped_and_the_next_is_served(preloader, backend):
