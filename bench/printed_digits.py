@@ -10,8 +10,10 @@ accuracy and, with printed digits, the kind head's accuracy on MNIST's test set 
 handwritten). Then every model is served as the image serves it (sagemaker_mnist.inference:
 model_fn, predict_fn) on printed digits of font families that no run trained on: --held-out
 digits (default 3,000) rendered with the trainer's variations from fonts-urw-base35 and
-fonts-texgyre, for digit accuracy and, with the kind head, kind accuracy. apt-get installs the
-training image's font packages and the held-out ones here when they are missing.
+fonts-texgyre, for digit accuracy and, with the kind head, kind accuracy, and font by font
+(PER_FONT digits of each held-out font and of each of the job's own: the mixed set's mean hides
+the styles the kind head takes for handwriting). apt-get installs the training image's font
+packages and the held-out ones here when they are missing.
 
 Goals (issue 16): default preset MNIST >= 99.6%; held-out printed digits >= 99.5%; kind >= 99.5%
 on MNIST's test set and on the held-out printed digits; the fast preset's time to 99.0% within
@@ -49,6 +51,9 @@ HELD_OUT_FOLDERS = ("/usr/share/fonts/opentype/urw-base35", "/usr/share/texmf/fo
 HELD_OUT_SEED = 12345
 # The share a preset without printed digits (the fast one) is run with, to show what they cost it.
 FALLBACK_SHARE = 0.02
+# Digits per font in the per-font breakdown (by_font), and how many of the weakest the summary names.
+PER_FONT = 50
+WEAKEST = 5
 GOALS = {"mnist": 0.996, "printed": 0.995, "kind": 0.995, "fast_time_ratio": 1.10}
 
 
@@ -81,7 +86,20 @@ def serve(model_dir, images):
     return np.concatenate(batches)
 
 
-def one_run(preset, seed, share, data_dir, workdir, held_out):
+def by_font(model_dir, paths, count=PER_FONT):
+    """Each font's digit and kind accuracy on `count` printed digits of its own (rendered with the
+    trainer's variations, a seed per font), weakest kind first: the mixed held-out set shows a
+    mean, this shows which styles the kind head takes for handwriting."""
+    rows = []
+    for i, path in enumerate(paths):
+        images, labels = printed.render([path], count, seed=HELD_OUT_SEED + 1 + i)
+        answers = serve(model_dir, images)
+        rows.append({"font": os.path.basename(path), "digit_accuracy": float((answers[:, :10].argmax(1) == labels).mean()),
+                     "kind_accuracy": float((answers[:, 10] >= 0.5).mean())})
+    return sorted(rows, key=lambda row: (row["kind_accuracy"], row["font"]))
+
+
+def one_run(preset, seed, share, data_dir, workdir, held_out, training_fonts=()):
     base = tempfile.mkdtemp(prefix="%s-%d-%s-" % (preset, seed, share), dir=workdir)
     command = train_speed.trainer_command(base, ["--train", data_dir, "--preset", preset, "--seed", str(seed),
                                                  "--printed-share", str(share)])
@@ -94,6 +112,9 @@ def one_run(preset, seed, share, data_dir, workdir, held_out):
     if answers.shape[1] > 10:
         result["held_out_kind_accuracy"] = float((answers[:, 10] >= 0.5).mean())
         result["test_kind_accuracy"] = result["history"][-1].get("test_kind_accuracy")
+        model_dir = os.path.join(base, "model")
+        result["held_out_fonts"] = by_font(model_dir, held_out_fonts())
+        result["training_fonts"] = by_font(model_dir, sorted(set(training_fonts)))
     shutil.rmtree(base, ignore_errors=True)
     print("   held-out printed digits: %.4f%s" % (result["held_out_accuracy"],
           ", kind %.4f" % result["held_out_kind_accuracy"] if "held_out_kind_accuracy" in result else ""),
@@ -140,6 +161,18 @@ def goals(summaries):
     return met
 
 
+def weakest(groups, count=WEAKEST):
+    """The fonts whose digits the first model with a kind head (the default preset's, when run)
+    most often took for handwriting: held-out ones and the job's own."""
+    runs = [run for preferred in ("default", "fast") for group in groups if group["preset"] == preferred
+            for run in group["with_printed"] if "held_out_fonts" in run]
+    if not runs:
+        return None
+    return {"preset": next(g["preset"] for g in groups if runs[0] in g["with_printed"]), "seed": runs[0]["seed"],
+            "held_out": runs[0]["held_out_fonts"][:count], "training": runs[0]["training_fonts"][:count],
+            "per_font": PER_FONT}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="directory with MNIST's four IDX files (default: the repository's copy)")
@@ -157,6 +190,7 @@ def main(argv=None):
     install_fonts()
     paths = held_out_fonts()
     held_out = printed.render(paths, args.held_out, seed=HELD_OUT_SEED)
+    training = fonts.training_fonts(fonts.SOURCES)  # a job's own, printed-fonts as it defaults
     print("held out: %d printed digits from %d fonts of %s" % (args.held_out, len(paths),
                                                               ", ".join(HELD_OUT_PACKAGES)), flush=True)
     groups, summaries = [], []
@@ -169,11 +203,11 @@ def main(argv=None):
             for i, seed in enumerate(seeds):
                 order = [(share, runs_on), (0.0, runs_off)]
                 for run_share, runs in (order if i % 2 == 0 else order[::-1]):
-                    runs.append(one_run(preset, seed, run_share, data, workdir, held_out))
+                    runs.append(one_run(preset, seed, run_share, data, workdir, held_out, training))
             groups.append({"preset": preset, "with_printed": runs_on, "without": runs_off})
             summaries.append(dict(summarise(preset, runs_on, runs_off), printed_share=share,
                                   preset_printed_share=recipe.PRESETS[preset]["printed_share"]))
-    summary = {"groups": summaries, "goals": goals(summaries), "targets": GOALS,
+    summary = {"groups": summaries, "goals": goals(summaries), "targets": GOALS, "weakest_fonts": weakest(groups),
                "held_out": {"digits": args.held_out, "fonts": [os.path.basename(p) for p in paths],
                             "packages": list(HELD_OUT_PACKAGES)}}
     path = run_record.finish({"groups": groups}, summary, args.out)

@@ -178,7 +178,20 @@ def printed_digits(result):
              "families no run trained on; each model answered them through the serving handlers."
              % (number(held["digits"]), len(held["fonts"]), " and ".join(held["packages"])))
     return ("\n".join(rows) + "\n\n" + ". ".join(ratios) + ".\n\nGoals: " + verdicts + ". " + about + "\n\n"
-            + provenance(result))
+            + _weakest_fonts(summary.get("weakest_fonts")) + provenance(result))
+
+
+def _weakest_fonts(weakest):
+    if not weakest:
+        return ""
+
+    def named(rows):
+        return ", ".join("%s %s" % (row["font"].rsplit(".", 1)[0], percent(row["kind_accuracy"], 0)) for row in rows)
+
+    return ("The fonts whose digits the kind head (%s preset, seed %d) most often takes for handwriting, kind accuracy "
+            "on %d digits of each: held out: %s; of the job's own: %s.\n\n"
+            % (weakest["preset"], weakest["seed"], weakest["per_font"], named(weakest["held_out"]),
+               named(weakest["training"])))
 
 
 # --- Fine-tuning: bench/fine_tuning.py

@@ -251,6 +251,17 @@ def _printed_digits():
     return result
 
 
+def test_the_printed_digits_table_names_the_fonts_the_kind_head_misses_when_measured():
+    result = _printed_digits()
+    assert "most often takes for handwriting" not in publish.printed_digits(result)
+    result["summary"]["weakest_fonts"] = {
+        "preset": "default", "seed": 0, "per_font": 50,
+        "held_out": [{"font": "URWGothic-Book.otf", "digit_accuracy": 0.98, "kind_accuracy": 0.66}],
+        "training": [{"font": "FreeSans.ttf", "digit_accuracy": 0.96, "kind_accuracy": 0.9}]}
+    text = publish.printed_digits(result)
+    assert "held out: URWGothic-Book 66%; of the job's own: FreeSans 90%." in text, text
+
+
 def _fine_tuning():
     scores = {"style": 0.735, "mnist": 0.9961, "printed": 0.9953}
     group = {"mnist_share": 0.9, "seeds": [0, 1], "after": {"style": 0.99, "mnist": 0.996, "printed": 0.99},
