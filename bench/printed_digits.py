@@ -94,7 +94,8 @@ def by_font(model_dir, paths, count=PER_FONT):
     for i, path in enumerate(paths):
         images, labels = printed.render([path], count, seed=HELD_OUT_SEED + 1 + i)
         answers = serve(model_dir, images)
-        rows.append({"font": os.path.basename(path), "digit_accuracy": float((answers[:, :10].argmax(1) == labels).mean()),
+        rows.append({"font": os.path.basename(path),
+                     "digit_accuracy": float((answers[:, :10].argmax(1) == labels).mean()),
                      "kind_accuracy": float((answers[:, 10] >= 0.5).mean())})
     return sorted(rows, key=lambda row: (row["kind_accuracy"], row["font"]))
 
