@@ -25,9 +25,11 @@ DATA_STEP = "data"
 # The steps after it, in the order a run takes them; the command line picks some.
 STEPS = ("estimator", "script", "distributed", "sdk3", "deploy", "transform", "finetune")
 # Seconds of training each on two CPU cores; the README's default preset is accuracy-first. The
-# fast preset with a few printed digits, so that the model tells printed digits from handwritten
-# ones (the deploy step checks it): a second epoch keeps MNIST above 99% (99.1% measured, seed 1).
-DEFAULT_HYPERPARAMETERS = {"preset": "fast", "seed": 1, "epochs": 2, "printed-share": 0.05}
+# fast preset with printed digits, so that the model tells printed digits from handwritten ones
+# (the deploy step checks it). Measured here, seeds 1 and 2, on 40 of the deploy step's printed
+# digits: 2 epochs at printed-share 0.05 read 90% and 88% as printed (and 75% of 20 in a CI run,
+# under its 80%), 3 epochs at 0.1 100% and 98%; MNIST 99.3% and 99.1% against 99.2% and 99.3%.
+DEFAULT_HYPERPARAMETERS = {"preset": "fast", "seed": 1, "epochs": 3, "printed-share": 0.1}
 MIN_TRANSFORM_ACCURACY = 0.99
 
 

@@ -26,6 +26,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import warnings
 
 import psutil
@@ -43,6 +44,8 @@ HANDLER_SERVICE = "sagemaker_mnist_container.handler_service"
 PLUGIN_JAR = "/opt/mnist/mms-plugin/mnist-mms-plugin.jar"
 # What start_model_server looks for in a process's command line to find the server.
 MMS_MAIN_CLASS = "com.amazonaws.ml.mms.ModelServer"
+# How long a failed load leaves MMS running after the worker's report, to log the worker's lines.
+FAILED_LOAD_GRACE_S = 0.5
 # Where SageMaker puts the model (sagemaker-inference reads the same variable and default).
 BASE_DIR = "SAGEMAKER_BASE_DIR"
 DEFAULT_BASE_DIR = "/opt/ml"
@@ -134,6 +137,9 @@ def _stop_after_failed_load(signo, frame):
     except OSError:
         reason, trace = "the reason is in the worker's log above", ""
     logger.error("the model failed to load; stopping the server.\n%sthe model in %s", trace, reason)
+    # The worker wrote its own account just before it told serve; MMS's reader threads log it
+    # within milliseconds, unless the JVM is stopped first (CI saw it lost once).
+    time.sleep(FAILED_LOAD_GRACE_S)
     _stop_model_server()
     # Exit from the handler itself: the toolkit may be inside a retry loop that would swallow an
     # exception raised here.

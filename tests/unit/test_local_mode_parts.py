@@ -26,7 +26,7 @@ def test_default_options_run_every_step_with_the_fast_preset_and_printed_digits(
     settings = cli.parse_args(["--data-dir", str(MNIST_DIR)])
     assert settings.steps == context.STEPS
     assert settings.skipped == {}
-    assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": 2, "printed-share": 0.05}
+    assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": 3, "printed-share": 0.1}
     assert settings.train_image == "mnist-pytorch-training:latest"
     assert settings.serve_image == "mnist-pytorch-inference:latest"
 
@@ -38,7 +38,7 @@ def test_steps_keep_their_order_and_skip_wins():
     assert settings.skipped == {"script": "not in --steps", "distributed": "not in --steps",
                                 "sdk3": "not in --steps", "deploy": "left out by --skip",
                                 "finetune": "not in --steps"}
-    assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": "1", "printed-share": 0.05}
+    assert settings.hyperparameters == {"preset": "fast", "seed": 1, "epochs": "1", "printed-share": 0.1}
     assert settings.model_data == "file:///x/model.tar.gz"
 
 
