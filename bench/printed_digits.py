@@ -86,21 +86,25 @@ def serve(model_dir, images):
     return np.concatenate(batches)
 
 
-def by_font(model_dir, paths, count=PER_FONT):
-    """Each font's digit and kind accuracy on `count` printed digits of its own (rendered with the
-    trainer's variations, a seed per font), weakest kind first: the mixed held-out set shows a
-    mean, this shows which styles the kind head takes for handwriting."""
+def font_by_font(paths, count=PER_FONT):
+    """[(font file name, its `count` printed digits)]: each font's own digits, rendered once with
+    the trainer's variations, a seed per font."""
+    return [(os.path.basename(path), printed.render([path], count, seed=HELD_OUT_SEED + 1 + i))
+            for i, path in enumerate(paths)]
+
+
+def by_font(model_dir, rendered):
+    """Each font's digit and kind accuracy (`rendered`: font_by_font's), weakest kind first: the
+    mixed held-out set shows a mean, this shows which styles the kind head takes for handwriting."""
     rows = []
-    for i, path in enumerate(paths):
-        images, labels = printed.render([path], count, seed=HELD_OUT_SEED + 1 + i)
+    for font, (images, labels) in rendered:
         answers = serve(model_dir, images)
-        rows.append({"font": os.path.basename(path),
-                     "digit_accuracy": float((answers[:, :10].argmax(1) == labels).mean()),
+        rows.append({"font": font, "digit_accuracy": float((answers[:, :10].argmax(1) == labels).mean()),
                      "kind_accuracy": float((answers[:, 10] >= 0.5).mean())})
     return sorted(rows, key=lambda row: (row["kind_accuracy"], row["font"]))
 
 
-def one_run(preset, seed, share, data_dir, workdir, held_out, training_fonts=()):
+def one_run(preset, seed, share, data_dir, workdir, held_out, per_font):
     base = tempfile.mkdtemp(prefix="%s-%d-%s-" % (preset, seed, share), dir=workdir)
     command = train_speed.trainer_command(base, ["--train", data_dir, "--preset", preset, "--seed", str(seed),
                                                  "--printed-share", str(share)])
@@ -113,9 +117,8 @@ def one_run(preset, seed, share, data_dir, workdir, held_out, training_fonts=())
     if answers.shape[1] > 10:
         result["held_out_kind_accuracy"] = float((answers[:, 10] >= 0.5).mean())
         result["test_kind_accuracy"] = result["history"][-1].get("test_kind_accuracy")
-        model_dir = os.path.join(base, "model")
-        result["held_out_fonts"] = by_font(model_dir, held_out_fonts())
-        result["training_fonts"] = by_font(model_dir, sorted(set(training_fonts)))
+        for name, rendered in per_font.items():
+            result[name + "_fonts"] = by_font(os.path.join(base, "model"), rendered)
     shutil.rmtree(base, ignore_errors=True)
     print("   held-out printed digits: %.4f%s" % (result["held_out_accuracy"],
           ", kind %.4f" % result["held_out_kind_accuracy"] if "held_out_kind_accuracy" in result else ""),
@@ -165,13 +168,13 @@ def goals(summaries):
 def weakest(groups, count=WEAKEST):
     """The fonts whose digits the first model with a kind head (the default preset's, when run)
     most often took for handwriting: held-out ones and the job's own."""
-    runs = [run for preferred in ("default", "fast") for group in groups if group["preset"] == preferred
+    runs = [(group["preset"], run) for group in sorted(groups, key=lambda g: g["preset"] != "default")
             for run in group["with_printed"] if "held_out_fonts" in run]
     if not runs:
         return None
-    return {"preset": next(g["preset"] for g in groups if runs[0] in g["with_printed"]), "seed": runs[0]["seed"],
-            "held_out": runs[0]["held_out_fonts"][:count], "training": runs[0]["training_fonts"][:count],
-            "per_font": PER_FONT}
+    preset, run = runs[0]
+    return {"preset": preset, "seed": run["seed"], "held_out": run["held_out_fonts"][:count],
+            "training": run["training_fonts"][:count], "per_font": PER_FONT}
 
 
 def main(argv=None):
@@ -191,7 +194,8 @@ def main(argv=None):
     install_fonts()
     paths = held_out_fonts()
     held_out = printed.render(paths, args.held_out, seed=HELD_OUT_SEED)
-    training = fonts.training_fonts(fonts.SOURCES)  # a job's own, printed-fonts as it defaults
+    # Each font's own digits: the held-out ones, and a job's own (printed-fonts as it defaults).
+    per_font = {"held_out": font_by_font(paths), "training": font_by_font(sorted(fonts.training_fonts(fonts.SOURCES)))}
     print("held out: %d printed digits from %d fonts of %s" % (args.held_out, len(paths),
                                                               ", ".join(HELD_OUT_PACKAGES)), flush=True)
     groups, summaries = [], []
@@ -204,7 +208,7 @@ def main(argv=None):
             for i, seed in enumerate(seeds):
                 order = [(share, runs_on), (0.0, runs_off)]
                 for run_share, runs in (order if i % 2 == 0 else order[::-1]):
-                    runs.append(one_run(preset, seed, run_share, data, workdir, held_out, training))
+                    runs.append(one_run(preset, seed, run_share, data, workdir, held_out, per_font))
             groups.append({"preset": preset, "with_printed": runs_on, "without": runs_off})
             summaries.append(dict(summarise(preset, runs_on, runs_off), printed_share=share,
                                   preset_printed_share=recipe.PRESETS[preset]["printed_share"]))

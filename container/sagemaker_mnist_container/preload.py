@@ -224,8 +224,8 @@ class Preloader:
                 pass
             environ = self.environments.pop(pid, {})
             connection = self.children.pop(pid, None)
-            client = _client_state(connection) if connection is not None else GONE
-            signalled = pid in self.signalled or client == SIGNALLED
+            gone, signalled = _client_news(connection) if connection is not None else (True, False)
+            signalled = signalled or pid in self.signalled
             self.signalled.discard(pid)
             # MMS 1.1.11 never starts a model's backend again once it has ended (its workers only
             # try to reconnect), so `serve` must be told: always for an endpoint's model; on a
@@ -233,7 +233,7 @@ class Preloader:
             # backend ended while its client was still there and had passed it no signal. The
             # client tells serve too, but MMS may kill it (destroyForcibly, on its workers' loss)
             # before it has.
-            if environ.get(SERVE_PID_ENV) or (client != GONE and not signalled):
+            if environ.get(SERVE_PID_ENV) or not (gone or signalled):
                 try:
                     server_exit.report(server_exit.exit_status(status), environ,
                                        "the model's backend (mms/model_service_worker.py, pid %d), which MMS "
@@ -250,13 +250,10 @@ class Preloader:
 
     def _client_gone(self, pid):
         connection = self.children[pid]
-        try:
-            data = connection.recv(64)
-        except OSError:
-            data = b""
-        if SIGNALLED in data:
+        gone, signalled = _client_news(connection)
+        if signalled:
             self.signalled.add(pid)
-        if not data:
+        if gone:
             # The backend stays in children until it is reaped, with no client left to tell.
             self.selector.unregister(connection)
             connection.close()
@@ -269,20 +266,20 @@ class Preloader:
         os._exit(0)
 
 
-GONE, THERE = b"gone", b"there"
-
-
-def _client_state(connection):
-    """GONE, SIGNALLED (it has passed a signal on) or THERE, without waiting or consuming."""
-    try:
-        data = connection.recv(64, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return THERE
-    except OSError:
-        return GONE
-    if not data:
-        return GONE
-    return SIGNALLED if SIGNALLED in data else THERE
+def _client_news(connection):
+    """(gone, signalled): what the client's end holds now, read without waiting; signalled if
+    it has passed a signal on (SIGNALLED) since the last read."""
+    signalled = False
+    while True:
+        try:
+            data = connection.recv(64, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False, signalled
+        except OSError:
+            return True, signalled
+        if not data:
+            return True, signalled
+        signalled = signalled or SIGNALLED in data
 
 
 def _become_worker_process():
