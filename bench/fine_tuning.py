@@ -13,7 +13,7 @@ each picture prepared by images.decode) on the held-out pictures, on MNIST's 10,
 and on printed digits of font families no run trained on (bench/printed_digits.py's), to show
 what fine-tuning keeps of what the model knew.
 
-    python bench/fine_tuning.py                                  # about 8 minutes on 2 cores
+    python bench/fine_tuning.py                                  # about 5 minutes on 2 cores
     python bench/fine_tuning.py --mnist-shares 0.9 --seeds 0 --base-model /tmp/m --out /tmp/ft
 """
 import argparse

@@ -24,7 +24,7 @@ from cloud import common
 from sagemaker_mnist import artifacts
 from sagemaker_mnist import model as mnist_model
 from support import REPO, mnist, write_idx
-from user_data import PipeWriter, picture, recordio
+from user_data import PipeWriter, csv_text, picture, recordio, write_class_folders, write_manifest_channel
 
 CHANNEL_NAMES = ("training", "test", "validation")
 METRIC_LINE = re.compile(r"^#metrics (.*)$", re.MULTILINE)
@@ -348,16 +348,73 @@ def _npz_objects(job):
               y_train=labels[:51], x_test=images[:10], y_test=labels[:10])
 
 
-def pipe_channel(job, channel, stream, wrapper="RecordIO"):
+# A user's own digits in the training channel (File mode), each form with one fault: 50 of MNIST's
+# training digits, five of each, so that only the fault fails the job.
+OWN_DIGITS = 50
+
+
+def _own_digits():
+    images, labels = mnist("train")
+    order = np.concatenate([np.flatnonzero(labels == d)[:OWN_DIGITS // 10] for d in range(10)])
+    return images[order], labels[order]
+
+
+def _class_folders(job):
+    _empty_channel(job)
+    return write_class_folders(job.channel("training"), *_own_digits())
+
+
+def _folders_unreadable_picture(job):
+    channel = _class_folders(job)
+    (channel / "3" / "0017.png").write_bytes(b"\x89PNG\r\n\x1a\ncut short")
+
+
+def _folders_empty_class_folder(job):
+    channel = _class_folders(job)
+    for path in (channel / "6").iterdir():
+        path.unlink()
+
+
+def _folders_class_without_examples(job):
+    channel = _class_folders(job)
+    shutil.rmtree(channel / "6")
+
+
+def _csv_label_outside_digits(job):
+    _empty_channel(job)
+    x, y = _own_digits()
+    lines = csv_text(x, y).splitlines()
+    lines[6] = "12" + lines[6][1:]
+    (job.channel("training") / "train.csv").write_text("\n".join(lines) + "\n")
+
+
+def _manifest_channel(job, change):
+    _empty_channel(job)
+    channel = write_manifest_channel(job.channel("training"), *_own_digits())
+    lines = [json.loads(line) for line in (channel / "output.manifest").read_text().splitlines()]
+    change(channel, lines)
+    (channel / "output.manifest").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+
+def _manifest_label_attribute_missing(job):
+    _manifest_channel(job, lambda channel, lines: lines[8].pop("digits"))
+
+
+def _manifest_picture_missing(job):
+    _manifest_channel(job, lambda channel, lines: (channel / "images" / "0011.png").unlink())
+
+
+def pipe_channel(job, channel, stream, wrapper="RecordIO", passes=1):
     """Turns `channel` of the job into a Pipe-mode channel as SageMaker lays it out (no folder, the
     FIFO <channel>_0 beside where it would be, declared Pipe in inputdataconfig.json) and starts
-    SageMaker's side of it: a thread that writes `stream` once the job opens the FIFO."""
+    SageMaker's side of it: a thread that writes `stream` once the job opens the FIFO, `passes`
+    times (a FIFO <channel>_<epoch> each: a job of N epochs reads N)."""
     shutil.rmtree(job.channel(channel), ignore_errors=True)
     config = json.loads((job.config / "inputdataconfig.json").read_text())
     config[channel] = {"TrainingInputMode": "Pipe", "S3DistributionType": "FullyReplicated",
                        "RecordWrapperType": wrapper}
     _write_raw(job, "inputdataconfig.json", json.dumps(config))
-    return PipeWriter(job.data, channel, [stream])
+    return PipeWriter(job.data, channel, [stream] * passes)
 
 
 def _pipe_pictures(labels):
@@ -470,6 +527,20 @@ FAILURES = [
                                    "numpy.savez")),
     ("npz-object-arrays", _npz_objects, ("training/mnist.npz: x_train is an array of Python objects",
                                          "save it as a numeric array")),
+    # A user's own digits in File mode: class folders, CSV, a Ground Truth manifest.
+    ("folders-unreadable-picture", _folders_unreadable_picture,
+     ("training/3/0017.png is not a readable picture of a digit", "could not be decoded")),
+    ("folders-empty-class-folder", _folders_empty_class_folder, ("class folder training/6/ is empty",)),
+    ("folders-class-without-examples", _folders_class_without_examples,
+     ("channel 'training' has no examples of the digit 6", "every digit 0-9")),
+    ("csv-label-outside-digits", _csv_label_outside_digits,
+     ("training/train.csv line 7: label 12 is not a digit 0-9",)),
+    ("manifest-label-attribute-missing", _manifest_label_attribute_missing,
+     ("training/output.manifest line 9 has no label attribute (only digits-metadata, source-ref)",
+      "label-attribute hyperparameter")),
+    ("manifest-picture-missing", _manifest_picture_missing,
+     ("training/output.manifest line 12: the picture s3://amzn-s3-demo-bucket/labeling/images/0011.png "
+      "is not in channel 'training'", "upload the pictures under the channel's S3 prefix")),
     # Pipe mode: SageMaker's FIFO training_0, written by the test as SageMaker writes it.
     ("pipe-label-outside-digits", _pipe_label_outside_digits,
      ("training_0 record 5: label 12 is not a digit 0-9", "categories 0 to 9")),

@@ -230,6 +230,8 @@ class Dataset:
     train: Split
     test: Split
     validation: Split | None
+    # (channel, folder) of each channel read in Pipe mode: job_data.LaterPasses reads its later passes.
+    piped: tuple = ()
 
 
 def load(train_dir, test_dir=None, validation_dir=None, train_channel="training"):

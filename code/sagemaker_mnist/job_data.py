@@ -16,7 +16,8 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     """The job's data (a data.Dataset, as data.load takes it), each channel read in the form it
     holds (MNIST's files, class folders, CSV, a Ground Truth manifest: told from its contents
     unless the data-format hyperparameter says) and the input mode it comes in (a folder, or Pipe
-    mode's FIFOs: the first pass, <channel>_0, read whole and kept, as a folder's digits are). The
+    mode's FIFOs: the first pass, <channel>_0, read whole and kept, as a folder's digits are;
+    LaterPasses reads the others). The
     training set must hold every digit 0-9: the net learns only the digits it is shown.
     validation-fraction holds some of them out as the validation split (sagemaker_mnist.holdout),
     and mnist-share then mixes the `mnist` channel's digits into the rest (sagemaker_mnist.mnist_mix)."""
@@ -24,8 +25,12 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     options = formats.Options(settings.hp.data_format, settings.hp.label_attribute)
     processes_here = int(environ.get(distributed.LOCAL_WORLD_SIZE, "1"))
 
+    piped = []
+
     def read(channel, directory):
         config = declared.get(channel)
+        if channels.is_pipe(directory, config):
+            piped.append((channel, directory))
         if processes_here > 1 and channels.is_pipe(directory, config):
             # Each FIFO has one stream: several readers on one host would each get part of it.
             raise TrainingError("channel %r is in Pipe mode, which streams the data once per host, but this "
@@ -66,7 +71,27 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
         # The test and validation digits stay the user's: MNIST only joins what the net trains on.
         train = mnist_mix.mix(train, _only_split(read(mnist_mix.CHANNEL, settings.mnist_dir)), hp.mnist_share,
                               hp.seed, data.Split)
-    return data.Dataset(train, test, validation)
+    return data.Dataset(train, test, validation, tuple(piped))
+
+
+class LaterPasses:
+    """SageMaker's later passes over a job's Pipe-mode channels (a FIFO per channel and epoch, each
+    made once the last was read to its end). The job trains on the digits of each channel's first
+    pass, which load_job keeps: a validation-fraction must hold out the same digits every epoch,
+    and the trainer shuffles and augments every epoch itself. next_epoch() reads the next pass of
+    each to its end without decoding it, so that the job takes its streams as SageMaker sends them,
+    one per epoch."""
+
+    def __init__(self, piped, log, wait=pipe.WAIT_SECONDS):
+        self.piped, self.log, self.wait = piped, log, wait
+        self.read = 0  # passes read after the first
+
+    def next_epoch(self):
+        self.read += 1
+        for channel, directory in self.piped:
+            carried = pipe.drain(directory, channel, self.read, self.wait)
+            self.log("%s_%d: pass %d of Pipe-mode channel %r read to its end (%d bytes); the job trains on the "
+                     "digits of its first pass" % (channel, self.read, self.read + 1, channel, carried))
 
 
 def _only_split(splits):

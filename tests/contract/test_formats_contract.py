@@ -1,6 +1,7 @@
 """Users' own digits through the toolkit's real `train` entry point, without Docker: a job whose
 channels come in Pipe mode (SageMaker's FIFOs, written by the test as SageMaker writes them) and a
-job of class folders beside a CSV test channel train a model as a job of MNIST's own files does.
+job of class folders beside a CSV test channel train a model as a job of MNIST's own files does;
+the Pipe-mode job reads each channel's FIFO of every epoch.
 The bad-data faults of Pipe mode are rows of training_job.FAILURES (test_training_contract runs
 them here, test_train_faults in the image)."""
 import pytest
@@ -26,9 +27,11 @@ def _pipe_job(root):
     # An augmented manifest with AttributeNames ["source-ref", "digits"], RecordWrapperType RecordIO;
     # the test channel an S3 prefix of MNIST's two t10k files, RecordWrapperType None.
     pictures = [picture(d) for d in x[:TINY_TRAIN]]
-    writers = [pipe_channel(job, "training", augmented_stream(pictures, y[:TINY_TRAIN])),
+    # SageMaker streams each channel once per epoch.
+    epochs = TINY_HYPERPARAMETERS["epochs"]
+    writers = [pipe_channel(job, "training", augmented_stream(pictures, y[:TINY_TRAIN]), passes=epochs),
                pipe_channel(job, "test", idx_bytes(xte[:TINY_TEST]) + idx_bytes(yte[:TINY_TEST]),
-                            wrapper="None")]
+                            wrapper="None", passes=epochs)]
     return job, writers
 
 
@@ -53,5 +56,7 @@ def test_a_job_of_users_digits_trains_a_model(tmp_path, form):
     assert "%d training digits, %d test digits" % (TINY_TRAIN, TINY_TEST) in run.stdout
     assert [m["epoch"] for m in metrics(run.stdout)] == [1, 2]
     for writer in writers:
-        assert writer.join() == writer.paths  # each FIFO was read to its end
+        assert writer.join() == writer.paths  # each FIFO, one per epoch, was read to its end
+    for channel in ("training", "test") if writers else ():
+        assert "%s_1: pass 2 of Pipe-mode channel %r read to its end" % (channel, channel) in run.stdout
     assert saved_model_accuracy(job.model) >= PICTURE_ACCURACY

@@ -228,8 +228,17 @@ def test_test_and_validation_channels(tmp_path):
     # The validation keys between the others mislead none of the metric definitions.
     assert metric_definitions_read(run.stdout)[0] == 1
     assert line["validation_accuracy"] > 0.5
+    # Each digit's validation accuracy ends the line, for a tuner's objective on one digit.
+    per_digit = ["validation_accuracy_%d" % d for d in range(10)]
+    assert list(line)[-10:] == per_digit
+    counts = np.bincount(labels[-300:], minlength=10)
+    assert all(0 <= line[key] <= 1 and (line[key] * counts[d]).round(3) % 1 == 0 for d, key in enumerate(per_digit))
     report = json.loads((job.output_data / "metrics.json").read_text())
     assert report["test_samples"] == TINY_TEST and report["validation_samples"] == 300
+    validation = report["validation"]
+    assert validation["digits"] == 300 and sum(map(sum, validation["confusion_matrix"])) == 300
+    assert validation["per_class_accuracy"] == {str(d): pytest.approx(line[key], abs=1e-6)
+                                                for d, key in enumerate(per_digit)}
 
 
 # --- distributed --------------------------------------------------------------------------------

@@ -227,3 +227,56 @@ def test_a_bad_stream_fails_with_one_line_naming_the_record(tmp_path, digits, ca
     for word in words:
         assert word in message, (word, message)
     writer.thread.join(10)  # the reader may stop early: the writer then ends with a broken pipe
+
+
+def test_a_jobs_later_passes_are_read_to_their_end_one_per_epoch(tmp_path, digits):
+    # SageMaker streams each Pipe-mode channel once per epoch: the job keeps the first pass's digits
+    # (load_job) and reads each later pass, of every channel it read in Pipe mode, as its epoch starts.
+    x, y = digits
+    xte, yte = mnist("t10k")
+    passes = [augmented_stream([picture(d) for d in x[order]], y[order])
+              for order in (np.arange(N), np.arange(N)[::-1], np.roll(np.arange(N), 3))]
+    train = PipeWriter(tmp_path, "training", passes)
+    test_stream = idx_bytes(xte[:40]) + idx_bytes(yte[:40])
+    test = PipeWriter(tmp_path, "test", [test_stream] * 3)
+    settings, env = _job(tmp_path, training="Pipe", test="Pipe")
+    dataset = job_data.load_job(settings, env)
+    assert dataset.piped == (("training", str(tmp_path / "training")), ("test", str(tmp_path / "test")))
+    assert not (tmp_path / "training_2").exists()
+    lines = []
+    later = job_data.LaterPasses(dataset.piped, lines.append, wait=30)
+    later.next_epoch()
+    later.next_epoch()
+    assert train.join() == train.paths and test.join() == test.paths
+    line = ("%s_%d: pass %d of Pipe-mode channel %r read to its end (%d bytes); the job trains on the digits of "
+            "its first pass")
+    assert lines == [line % ("training", 1, 2, "training", len(passes[1])),
+                     line % ("test", 1, 2, "test", len(test_stream)),
+                     line % ("training", 2, 3, "training", len(passes[2])),
+                     line % ("test", 2, 3, "test", len(test_stream))]
+    assert dataset.train.labels.tolist() == y.tolist()  # the first pass's digits, in its order
+
+
+def test_a_later_pass_that_never_comes_fails_with_one_line(tmp_path, digits):
+    x, y = digits
+    writer = PipeWriter(tmp_path, "training", [augmented_stream([picture(d) for d in x], y)])
+    settings, env = _job(tmp_path, ["--validation-fraction", "0.2"], training="Pipe")
+    dataset = job_data.load_job(settings, env)
+    assert writer.join() == writer.paths
+    with pytest.raises(TrainingError) as failure:
+        job_data.LaterPasses(dataset.piped, print, wait=0.3).next_epoch()
+    assert str(failure.value) == (
+        "channel 'training' is in Pipe mode but SageMaker's FIFO %s did not appear within 0.3 s: a runner "
+        "of your own must make one for each of the job's epochs, as SageMaker does (the next once the last "
+        "was read to its end), or give the channel in File mode (a folder %s)"
+        % (tmp_path / "training_1", tmp_path / "training"))
+
+
+def test_a_file_mode_job_has_no_later_passes(tmp_path):
+    settings, env = _job(tmp_path, ["--validation-fraction", "0.2"], training="File")
+    x, _ = mnist("train")
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "train.csv").write_text(csv_text(x[:50], np.arange(50) % 10))
+    dataset = job_data.load_job(settings, env)
+    assert dataset.piped == ()
+    job_data.LaterPasses(dataset.piped, print, wait=0.3).next_epoch()  # nothing to read, nothing waited for

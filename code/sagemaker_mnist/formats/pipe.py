@@ -30,6 +30,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 # last one is closed; the first is there when the container starts).
 WAIT_SECONDS = 60
 _POLL_SECONDS = 0.05
+_DRAIN_CHUNK = 1 << 20
 
 ACCEPTED = ("an augmented manifest (AttributeNames [\"source-ref\", \"<label attribute>\"], "
             "RecordWrapperType RecordIO or None), or MNIST's IDX files or CSV files streamed whole")
@@ -43,16 +44,8 @@ def fifo(channel_dir, epoch):
 def read(channel_dir, channel, epoch, options, wait=WAIT_SECONDS):
     """{split: Digits} of one pass (`epoch`) over a Pipe-mode channel: waits up to `wait` seconds
     for its FIFO, reads it to the end and closes it (which lets SageMaker make the next one)."""
-    path = fifo(channel_dir, epoch)
     name = "%s_%d" % (channel, epoch)
-    deadline = time.monotonic() + wait
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise TrainingError("channel %r is in Pipe mode but SageMaker's FIFO %s did not appear within "
-                                "%g s: a runner of your own must make it (mkfifo) and write the channel's "
-                                "data to it, or give the channel in File mode (a folder %s)"
-                                % (channel, path, wait, channel_dir))
-        time.sleep(_POLL_SECONDS)
+    path = _made_fifo(channel_dir, channel, epoch, wait)
     if options.data_format == FOLDERS:
         raise TrainingError("channel %r is in Pipe mode, which streams the objects' bytes without their "
                             "keys, so class folders cannot come through it (hyperparameter "
@@ -65,6 +58,35 @@ def read(channel_dir, channel, epoch, options, wait=WAIT_SECONDS):
                 return _augmented(items, name)
             return _objects([value for _, value, _ in items], name, options)
         return _objects([head + stream.read()], name, options)
+
+
+def drain(channel_dir, channel, epoch, wait=WAIT_SECONDS):
+    """Reads pass `epoch` of a Pipe-mode channel to its end without decoding it, and closes it (so
+    that SageMaker makes the next); returns how many bytes it carried. For the passes after the
+    first, whose digits a job already holds (sagemaker_mnist.job_data.LaterPasses)."""
+    carried = 0
+    with open(_made_fifo(channel_dir, channel, epoch, wait), "rb", buffering=0) as stream:
+        while True:
+            chunk = stream.read(_DRAIN_CHUNK)
+            if not chunk:
+                return carried
+            carried += len(chunk)
+
+
+def _made_fifo(channel_dir, channel, epoch, wait):
+    """The FIFO of pass `epoch`, once SageMaker has made it (waiting up to `wait` seconds)."""
+    path = fifo(channel_dir, epoch)
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            what = ("make it (mkfifo) and write the channel's data to it" if epoch == 0 else
+                    "make one for each of the job's epochs, as SageMaker does (the next once the last was "
+                    "read to its end)")
+            raise TrainingError("channel %r is in Pipe mode but SageMaker's FIFO %s did not appear within "
+                                "%g s: a runner of your own must %s, or give the channel in File mode (a "
+                                "folder %s)" % (channel, path, wait, what, channel_dir))
+        time.sleep(_POLL_SECONDS)
+    return path
 
 
 def _read_head(stream):
