@@ -5,7 +5,8 @@
   matplotlib   the fonts inside matplotlib's wheel (DejaVu, STIX, Computer Modern)
   a `fonts` channel, when the job has one: the user's own font files (.ttf, .otf, .ttc)
 
-Only these families are trained on. Every other family stays out, so that an evaluation on others
+A face two sources ship (DejaVu: fonts-dejavu and matplotlib's wheel) is drawn from once. Only
+these families are trained on. Every other family stays out, so that an evaluation on others
 (the benchmark's fonts-urw-base35 and fonts-texgyre) measures fonts the net has never seen:
 DejaVu's TeX Gyre math font is left out for that reason.
 """
@@ -55,6 +56,7 @@ def training_fonts(sources, fonts_channel=None):
              if not any(name in os.path.basename(path).lower() for name in HELD_OUT_NAMES)]
     reference = next((path for path in paths if os.path.basename(path) == REFERENCE), None)
     kept = printed.usable(paths, reference)
+    kept = _once_each(kept, fonts_channel)
     if fonts_channel and not [path for path in kept if path.startswith(fonts_channel.rstrip("/") + "/")]:
         raise TrainingError("the fonts channel (%s) holds no font that draws the digits 0-9: it takes .ttf, "
                             ".otf or .ttc files" % fonts_channel)
@@ -62,4 +64,21 @@ def training_fonts(sources, fonts_channel=None):
         raise TrainingError("no font to render printed digits with (font sources %s found none): install "
                             "fonts-dejavu, add a fonts channel, or set printed-share=0"
                             % ",".join(sources))
+    return kept
+
+
+def _once_each(paths, fonts_channel=None):
+    """`paths` with each built-in font file once. fonts-dejavu and matplotlib's wheel ship the same
+    DejaVu faces under the same file names: listed twice, DejaVu was 31 of 63 fonts, and half of
+    all printed digits, which hid from the job's validation how the other families fared. The
+    first of each name is kept (paths are sorted); the fonts channel's files all stay."""
+    channel = fonts_channel.rstrip("/") + "/" if fonts_channel else None
+    seen, kept = set(), []
+    for path in paths:
+        name = os.path.basename(path).lower()
+        if channel and path.startswith(channel):
+            kept.append(path)
+        elif name not in seen:
+            seen.add(name)
+            kept.append(path)
     return kept
