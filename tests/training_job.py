@@ -24,7 +24,8 @@ from cloud import common
 from sagemaker_mnist import artifacts
 from sagemaker_mnist import model as mnist_model
 from support import REPO, mnist, write_idx
-from user_data import PipeWriter, csv_text, picture, recordio, write_class_folders, write_manifest_channel
+from user_data import (PipeWriter, csv_cell, picture, recordio, rewrite_manifest, write_class_folders,
+                       write_csv_channel, write_manifest_channel)
 
 CHANNEL_NAMES = ("training", "test", "validation")
 METRIC_LINE = re.compile(r"^#metrics (.*)$", re.MULTILINE)
@@ -382,18 +383,13 @@ def _folders_class_without_examples(job):
 
 def _csv_label_outside_digits(job):
     _empty_channel(job)
-    x, y = _own_digits()
-    lines = csv_text(x, y).splitlines()
-    lines[6] = "12" + lines[6][1:]
-    (job.channel("training") / "train.csv").write_text("\n".join(lines) + "\n")
+    write_csv_channel(job.channel("training"), *_own_digits(), csv_cell(6, 0, "12"))
 
 
 def _manifest_channel(job, change):
     _empty_channel(job)
     channel = write_manifest_channel(job.channel("training"), *_own_digits())
-    lines = [json.loads(line) for line in (channel / "output.manifest").read_text().splitlines()]
-    change(channel, lines)
-    (channel / "output.manifest").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    rewrite_manifest(channel, lambda lines: change(channel, lines))
 
 
 def _manifest_label_attribute_missing(job):

@@ -68,6 +68,36 @@ def write_manifest_channel(dest, images, labels, attribute="digits", picture_fol
     return dest
 
 
+def write_csv_channel(dest, images, labels, change=None):
+    """A channel holding train.csv, its lines (header first) passed through `change` (which edits
+    the list in place) before they are written; returns dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    lines = csv_text(images, labels).splitlines()
+    if change:
+        change(lines)
+    (dest / "train.csv").write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def csv_cell(row, column, value):
+    """A change for write_csv_channel: line `row` (0: the header) gets `value` in `column`."""
+    def change(lines):
+        cells = lines[row].split(",")
+        cells[column] = value
+        lines[row] = ",".join(cells)
+    return change
+
+
+def rewrite_manifest(channel, change):
+    """Passes a manifest channel's output.manifest lines (parsed) through `change` (which edits the
+    list in place) and writes them again; a line given as text is written as it is (not JSON)."""
+    lines = [json.loads(line) for line in (channel / "output.manifest").read_text().splitlines()]
+    change(lines)
+    (channel / "output.manifest").write_text("\n".join(line if isinstance(line, str) else json.dumps(line)
+                                                       for line in lines) + "\n")
+    return channel
+
+
 def idx_bytes(array):
     """An MNIST IDX file's bytes (raw, as an S3 object of the uncompressed files holds them)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)

@@ -57,7 +57,7 @@ def training_fonts(sources, fonts_channel=None):
     reference = next((path for path in paths if os.path.basename(path) == REFERENCE), None)
     kept = printed.usable(paths, reference)
     kept = _once_each(kept, fonts_channel)
-    if fonts_channel and not [path for path in kept if path.startswith(fonts_channel.rstrip("/") + "/")]:
+    if fonts_channel and not any(_in_channel(path, fonts_channel) for path in kept):
         raise TrainingError("the fonts channel (%s) holds no font that draws the digits 0-9: it takes .ttf, "
                             ".otf or .ttc files" % fonts_channel)
     if not kept:
@@ -72,13 +72,16 @@ def _once_each(paths, fonts_channel=None):
     DejaVu faces under the same file names: listed twice, DejaVu was 31 of 63 fonts, and half of
     all printed digits, which hid from the job's validation how the other families fared. The
     first of each name is kept (paths are sorted); the fonts channel's files all stay."""
-    channel = fonts_channel.rstrip("/") + "/" if fonts_channel else None
     seen, kept = set(), []
     for path in paths:
         name = os.path.basename(path).lower()
-        if channel and path.startswith(channel):
+        if _in_channel(path, fonts_channel):
             kept.append(path)
         elif name not in seen:
             seen.add(name)
             kept.append(path)
     return kept
+
+
+def _in_channel(path, fonts_channel):
+    return bool(fonts_channel) and path.startswith(fonts_channel.rstrip("/") + "/")

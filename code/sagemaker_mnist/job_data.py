@@ -28,16 +28,16 @@ def load_job(settings, environ, pipe_wait=pipe.WAIT_SECONDS):
     piped = []
 
     def read(channel, directory):
-        config = declared.get(channel)
-        if channels.is_pipe(directory, config):
+        in_pipe = channels.is_pipe(directory, declared.get(channel))
+        if in_pipe:
             piped.append((channel, directory))
-        if processes_here > 1 and channels.is_pipe(directory, config):
+        if processes_here > 1 and in_pipe:
             # Each FIFO has one stream: several readers on one host would each get part of it.
             raise TrainingError("channel %r is in Pipe mode, which streams the data once per host, but this "
                                 "host runs %d training processes (torch_distributed): give the job the "
                                 "channel in File or FastFile mode, or run one process per host"
                                 % (channel, processes_here))
-        return _channel_splits(directory, channel, config, options, pipe_wait)
+        return _channel_splits(directory, channel, in_pipe, options, pipe_wait)
 
     hp = settings.hp
     mnist_mix.required(settings.mnist_dir, hp.mnist_share)
@@ -78,20 +78,23 @@ class LaterPasses:
     """SageMaker's later passes over a job's Pipe-mode channels (a FIFO per channel and epoch, each
     made once the last was read to its end). The job trains on the digits of each channel's first
     pass, which load_job keeps: a validation-fraction must hold out the same digits every epoch,
-    and the trainer shuffles and augments every epoch itself. next_epoch() reads the next pass of
-    each to its end without decoding it, so that the job takes its streams as SageMaker sends them,
-    one per epoch."""
+    and the trainer shuffles and augments every epoch itself. epoch_starts(), called as each of
+    this process's epochs starts, reads the next pass of each to its end without decoding it (the
+    first epoch's pass is load_job's), so that the job takes its streams as SageMaker sends them,
+    one per epoch: a resumed job's container starts again from <channel>_0."""
 
     def __init__(self, piped, log, wait=pipe.WAIT_SECONDS):
         self.piped, self.log, self.wait = piped, log, wait
-        self.read = 0  # passes read after the first
+        self.epochs = 0  # epochs started in this process
 
-    def next_epoch(self):
-        self.read += 1
+    def epoch_starts(self):
+        passed, self.epochs = self.epochs, self.epochs + 1
+        if passed == 0:
+            return
         for channel, directory in self.piped:
-            carried = pipe.drain(directory, channel, self.read, self.wait)
+            carried = pipe.drain(directory, channel, passed, self.wait)
             self.log("%s_%d: pass %d of Pipe-mode channel %r read to its end (%d bytes); the job trains on the "
-                     "digits of its first pass" % (channel, self.read, self.read + 1, channel, carried))
+                     "digits of its first pass" % (channel, passed, passed + 1, channel, carried))
 
 
 def _only_split(splits):
@@ -99,9 +102,10 @@ def _only_split(splits):
     return splits.get(data.TEST) or splits[data.TRAIN]
 
 
-def _channel_splits(channel_dir, channel, config, options, pipe_wait):
-    """{split: data.Split} of one channel: TRAIN, and TEST where the channel holds MNIST's test files too."""
-    if channels.is_pipe(channel_dir, config):
+def _channel_splits(channel_dir, channel, in_pipe, options, pipe_wait):
+    """{split: data.Split} of one channel (in Pipe mode or a folder): TRAIN, and TEST where the
+    channel holds MNIST's test files too."""
+    if in_pipe:
         found = pipe.read(channel_dir, channel, 0, options, wait=pipe_wait)
     else:
         found = _folder_splits(channel_dir, channel, options)

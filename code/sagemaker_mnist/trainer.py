@@ -247,11 +247,10 @@ def fit(settings, dataset, cluster, stop, printed_splits=None, start_from=None):
             ", %d validation digits" % len(dataset.validation) if dataset.validation else "",
             " ".join("%s=%s" % (hyperparameters.display(k), v) for k, v in hp.as_dict().items())))
     predictions = None  # the test predictions of the latest evaluation (this process's share)
-    passes, first_epoch = job_data.LaterPasses(dataset.piped, lambda line: _log(cluster, line)), progress.epoch
+    passes = job_data.LaterPasses(dataset.piped, lambda line: _log(cluster, line))
     while progress.epoch < hp.epochs:
         started = time.perf_counter()
-        if progress.epoch > first_epoch:
-            passes.next_epoch()  # Pipe mode: SageMaker streams each epoch its own pass
+        passes.epoch_starts()  # Pipe mode: SageMaker streams each epoch its own pass
         run = train_one_epoch(t, images, labels, kind_targets, hp, cluster, progress.epoch, progress.step, stop)
         if run.stopped:
             progress.step = run.step

@@ -16,6 +16,7 @@ interpreter instead, exactly as MMS would have.
 """
 import importlib
 import importlib.machinery
+import dataclasses
 import json
 import logging
 import os
@@ -101,6 +102,14 @@ def main(argv=None):
     Preloader(listener, base_path).run()
 
 
+@dataclasses.dataclass
+class _Backend:
+    """What the preloader keeps of a backend it forked, until the backend is reaped."""
+    connection: object  # the client's connection; None once the client is gone
+    environ: dict  # the environment the client gave it
+    signalled: bool = False  # the client has passed a signal on to it
+
+
 class Preloader:
     """Forks a backend per request and reports its pid and, later, its exit status. A client
     that goes away (MMS kills worker-python to stop a backend) takes its backend with it."""
@@ -108,9 +117,7 @@ class Preloader:
     def __init__(self, listener, base_path):
         self.listener = listener
         self.base_path = base_path
-        self.children = {}  # pid -> the client's connection (None once the client is gone)
-        self.environments = {}  # pid -> the environment the client gave it
-        self.signalled = set()  # pids whose client has passed a signal on to them
+        self.backends = {}  # pid -> _Backend
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, wakeup_w = os.pipe()
         os.set_blocking(self.wakeup_r, False)
@@ -154,8 +161,7 @@ class Preloader:
             connection.sendall(b'{"pid": %d}\n' % pid)
         except OSError:
             _kill_group(pid, signal.SIGKILL)
-        self.children[pid] = connection
-        self.environments[pid] = request["env"]
+        self.backends[pid] = _Backend(connection, request["env"])
         self.selector.register(connection, selectors.EVENT_READ, pid)
 
     def _become_backend(self, request, fds, connection):
@@ -165,7 +171,8 @@ class Preloader:
             for signo in (signal.SIGCHLD, signal.SIGTERM):
                 signal.signal(signo, signal.SIG_DFL)
             self.selector.close()
-            for fd in [self.listener.fileno(), self.wakeup_r] + [c.fileno() for c in self.children.values() if c]:
+            clients = [backend.connection.fileno() for backend in self.backends.values() if backend.connection]
+            for fd in [self.listener.fileno(), self.wakeup_r] + clients:
                 os.close(fd)
             # A group of its own: stopping a backend stops the workers it forks.
             os.setpgid(0, 0)
@@ -207,7 +214,7 @@ class Preloader:
                 os.read(self.wakeup_r, 512)
             except BlockingIOError:
                 break
-        while self.children:
+        while self.backends:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -222,11 +229,10 @@ class Preloader:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            environ = self.environments.pop(pid, {})
-            connection = self.children.pop(pid, None)
+            backend = self.backends.pop(pid, None) or _Backend(None, {})
+            environ, connection = backend.environ, backend.connection
             gone, signalled = _client_news(connection) if connection is not None else (True, False)
-            signalled = signalled or pid in self.signalled
-            self.signalled.discard(pid)
+            signalled = signalled or backend.signalled
             # MMS 1.1.11 never starts a model's backend again once it has ended (its workers only
             # try to reconnect), so `serve` must be told: always for an endpoint's model; on a
             # multi-model server, where MMS unloads a model by killing the client first, when the
@@ -249,19 +255,18 @@ class Preloader:
                 connection.close()
 
     def _client_gone(self, pid):
-        connection = self.children[pid]
-        gone, signalled = _client_news(connection)
-        if signalled:
-            self.signalled.add(pid)
+        backend = self.backends[pid]
+        gone, signalled = _client_news(backend.connection)
+        backend.signalled = backend.signalled or signalled
         if gone:
-            # The backend stays in children until it is reaped, with no client left to tell.
-            self.selector.unregister(connection)
-            connection.close()
-            self.children[pid] = None
+            # The backend stays in backends until it is reaped, with no client left to tell.
+            self.selector.unregister(backend.connection)
+            backend.connection.close()
+            backend.connection = None
             _kill_group(pid, signal.SIGKILL)
 
     def _stop(self, signo, frame):
-        for pid in list(self.children):
+        for pid in list(self.backends):
             _kill_group(pid, signal.SIGTERM)
         os._exit(0)
 

@@ -10,7 +10,8 @@ import pytest
 from sagemaker_mnist import hyperparameters, images, job_data
 from sagemaker_mnist.failures import TrainingError
 from support import TEST_IMAGES, TEST_LABELS, mnist, write_idx, write_subset
-from user_data import csv_text, manifest_lines, picture, write_class_folders, write_manifest_channel
+from user_data import (csv_cell, csv_text, manifest_lines, picture, rewrite_manifest,
+                       write_class_folders, write_csv_channel, write_manifest_channel)
 
 pytestmark = pytest.mark.unit
 
@@ -157,30 +158,11 @@ def _folders(tmp_path, x, y):
 
 
 def _csv_lines(tmp_path, x, y, change):
-    channel = tmp_path / "training"
-    channel.mkdir()
-    lines = csv_text(x, y).splitlines()
-    change(lines)
-    (channel / "train.csv").write_text("\n".join(lines) + "\n")
-    return channel
+    return write_csv_channel(tmp_path / "training", x, y, change)
 
 
 def _manifest_lines(tmp_path, x, y, change):
-    channel = write_manifest_channel(tmp_path / "training", x, y)
-    lines = [json.loads(line) for line in (channel / "output.manifest").read_text().splitlines()]
-    change(lines)
-    # A line given as text is written as it is: a line that is not JSON at all.
-    (channel / "output.manifest").write_text("\n".join(line if isinstance(line, str) else json.dumps(line)
-                                                       for line in lines) + "\n")
-    return channel
-
-
-def _cell(row, column, value):
-    def change(lines):
-        cells = lines[row].split(",")
-        cells[column] = value
-        lines[row] = ",".join(cells)
-    return change
+    return rewrite_manifest(write_manifest_channel(tmp_path / "training", x, y), change)
 
 
 def _unreadable_picture(t, x, y):
@@ -250,15 +232,15 @@ BAD = [
     ("empty-class-folder", _empty_class_folder, ["class folder training/6/ is empty"]),
     ("class-without-examples", _class_without_examples,
      ["channel 'training' has no examples of the digit 6", "every digit 0-9"]),
-    ("csv-label-outside-digits", lambda t, x, y: _csv_lines(t, x, y, _cell(5, 0, "12")),
+    ("csv-label-outside-digits", lambda t, x, y: _csv_lines(t, x, y, csv_cell(5, 0, "12")),
      ["training/train.csv line 6: label 12 is not a digit 0-9"]),
-    ("csv-pixel-outside-bytes", lambda t, x, y: _csv_lines(t, x, y, _cell(3, 200, "300")),
+    ("csv-pixel-outside-bytes", lambda t, x, y: _csv_lines(t, x, y, csv_cell(3, 200, "300")),
      ["training/train.csv line 4: pixel199 is 300, outside 0-255"]),
-    ("csv-without-labels", lambda t, x, y: _csv_lines(t, x, y, _cell(2, 0, "")),
+    ("csv-without-labels", lambda t, x, y: _csv_lines(t, x, y, csv_cell(2, 0, "")),
      ["training/train.csv line 3: value 1, '', is not a number"]),
     ("csv-short-row", lambda t, x, y: _csv_lines(t, x, y, lambda lines: lines.__setitem__(2, lines[2][2:])),
      ["training/train.csv line 3 has 784 values", "no label column"]),
-    ("csv-not-a-number", lambda t, x, y: _csv_lines(t, x, y, _cell(9, 17, "dark")),
+    ("csv-not-a-number", lambda t, x, y: _csv_lines(t, x, y, csv_cell(9, 17, "dark")),
      ["training/train.csv line 10: value 18, 'dark', is not a number"]),
     ("manifest-label-outside-digits",
      lambda t, x, y: _manifest_lines(t, x, y, lambda m: m[3].update(digits=12)),

@@ -245,8 +245,8 @@ def test_a_jobs_later_passes_are_read_to_their_end_one_per_epoch(tmp_path, digit
     assert not (tmp_path / "training_2").exists()
     lines = []
     later = job_data.LaterPasses(dataset.piped, lines.append, wait=30)
-    later.next_epoch()
-    later.next_epoch()
+    for _ in range(3):  # the first epoch's pass is load_job's
+        later.epoch_starts()
     assert train.join() == train.paths and test.join() == test.paths
     line = ("%s_%d: pass %d of Pipe-mode channel %r read to its end (%d bytes); the job trains on the digits of "
             "its first pass")
@@ -264,7 +264,9 @@ def test_a_later_pass_that_never_comes_fails_with_one_line(tmp_path, digits):
     dataset = job_data.load_job(settings, env)
     assert writer.join() == writer.paths
     with pytest.raises(TrainingError) as failure:
-        job_data.LaterPasses(dataset.piped, print, wait=0.3).next_epoch()
+        later = job_data.LaterPasses(dataset.piped, print, wait=0.3)
+        later.epoch_starts()
+        later.epoch_starts()
     assert str(failure.value) == (
         "channel 'training' is in Pipe mode but SageMaker's FIFO %s did not appear within 0.3 s: a runner "
         "of your own must make one for each of the job's epochs, as SageMaker does (the next once the last "
@@ -279,4 +281,6 @@ def test_a_file_mode_job_has_no_later_passes(tmp_path):
     (tmp_path / "training" / "train.csv").write_text(csv_text(x[:50], np.arange(50) % 10))
     dataset = job_data.load_job(settings, env)
     assert dataset.piped == ()
-    job_data.LaterPasses(dataset.piped, print, wait=0.3).next_epoch()  # nothing to read, nothing waited for
+    later = job_data.LaterPasses(dataset.piped, print, wait=0.3)
+    later.epoch_starts()
+    later.epoch_starts()  # nothing to read, nothing waited for
