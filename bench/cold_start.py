@@ -9,6 +9,9 @@ It trains the tests' small net on real digits (harness/small_model.py), then sta
 `--runs` times as SageMaker does (`docker run IMAGE serve`, the model at /opt/ml/model, the port on
 127.0.0.1 only), the images in turn within each round, and writes bench/results/cold_start.json
 (bench/provenance.py) with every run. Goal: the CPU image's first correct answer within 1.5 s.
+Once each answered, the CPU seconds its processes have used (`cpu_seconds`: the JVM, the
+preloader, serve, the rest); after each, a container of its own measures the floor under it
+(`floor`): the seconds from `docker run` to the container's first command, and `import torch` alone.
 """
 import argparse
 import datetime
@@ -91,9 +94,63 @@ def cold_start(image, model_dir, stock, body=None, expected=None, phases=False):
         if phases:
             log = subprocess.run([DOCKER, "logs", "-t", container], capture_output=True, text=True)
             found = log_phases(log.stdout + log.stderr, wall)
+            found["cpu_s"] = cpu_seconds(container)
     finally:
         subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
     return (healthy, answered, found) if phases else (healthy, answered)
+
+
+# The least a cold start through torch can take, measured apart in a container of its own: the
+# seconds from `docker run` to the container's first command, then `import torch` alone.
+FLOOR_SCRIPT = ("date +%s.%N; python3 -c 'import time; started = time.perf_counter(); import torch; "
+                "print(time.perf_counter() - started)'")
+
+
+def floor(image):
+    """{"to_entrypoint": seconds from `docker run` to the container's first command,
+    "torch_import": seconds `import torch` takes in it}, or None where the image cannot say."""
+    wall = time.time()
+    result = subprocess.run([DOCKER, "run", "--rm", "--entrypoint", "sh", image, "-c", FLOOR_SCRIPT],
+                            capture_output=True, text=True)
+    lines = result.stdout.split()
+    if result.returncode != 0 or len(lines) != 2:
+        return None
+    return {"to_entrypoint": round(float(lines[0]) - wall, 3), "torch_import": round(float(lines[1]), 3)}
+
+
+# The container's processes by what they run (the first match of its command line), for cpu_seconds.
+CPU_OWNERS = (("jvm", "java"), ("preloader", "sagemaker_mnist_container.preload "),
+              ("serve", "sagemaker_mnist_container.serving"))
+# Each process's clock ticks of CPU (user + system, /proc/PID/stat's 14th and 15th fields) and
+# command line, read inside the container; the first line is the ticks per second.
+CPU_SCRIPT = ("getconf CLK_TCK; for p in /proc/[0-9]*; do s=$(cut -d' ' -f14,15 $p/stat 2>/dev/null) || continue; "
+              "echo \"$s $(tr '\\0\\n' '  ' < $p/cmdline 2>/dev/null)\"; done")
+
+
+def cpu_seconds(container):
+    """{owner: CPU seconds} of the container's running processes so far, summed by CPU_OWNERS
+    ("other" for the rest; the preloader's forked backends count as its own), or None if they
+    cannot be read."""
+    result = subprocess.run([DOCKER, "exec", container, "sh", "-c", CPU_SCRIPT], capture_output=True, text=True)
+    return cpu_by_owner(result.stdout) if result.returncode == 0 else None
+
+
+def cpu_by_owner(text):
+    """cpu_seconds' sums from CPU_SCRIPT's output; the reading process itself is left out."""
+    lines = text.splitlines()
+    try:
+        ticks = float(lines[0])
+    except (IndexError, ValueError):
+        return None
+    totals = {owner: 0.0 for owner, _ in CPU_OWNERS}
+    totals["other"] = 0.0
+    for line in lines[1:]:
+        fields = line.split(" ", 2)
+        if len(fields) < 3 or not (fields[0].isdigit() and fields[1].isdigit()) or "/proc/[0-9]" in fields[2]:
+            continue
+        owner = next((name for name, marker in CPU_OWNERS if marker in fields[2]), "other")
+        totals[owner] += (int(fields[0]) + int(fields[1])) / ticks
+    return {owner: round(value, 2) for owner, value in totals.items()}
 
 
 def log_phases(log, wall):
@@ -157,21 +214,39 @@ def main(argv=None):
     digit = int(model.correct[0])
     body = bodies.json_body(model.images[digit]).encode()
     runs = {name: [] for name in images}
+    floors = {name: [] for name in images}
     for number in range(args.runs):
         # The first image rotates by round, so neither always starts on a machine the other warmed.
         for name in images[number % len(images):] + images[:number % len(images)]:
             healthy, answered, phases = cold_start(name, model.model_dir, False, body, int(model.predicted[digit]),
                                                    phases=True)
             runs[name].append([healthy, answered, phases])
-            print("%s: /ping 200 after %s s, first right answer after %s s; %s" % (name, healthy, answered, phases),
-                  flush=True)
+            floors[name].append(floor(name))
+            print("%s: /ping 200 after %s s, first right answer after %s s; %s; apart: %s"
+                  % (name, healthy, answered, phases, floors[name][-1]), flush=True)
     summary = {name: {"ping_200": _median([run[0] for run in found]), "first_answer": _median([run[1] for run in found]),
                       "phases": {phase: _median([run[2].get(phase) for run in found]) for phase, _ in PHASES},
-                      "size_bytes": image_size(name)} for name, found in runs.items()}
-    data = {"images": [image_facts(name) for name in images], "runs": runs, "goal_s": GOAL_S}
+                      "cpu_s": _median_cpu([run[2].get("cpu_s") for run in found]),
+                      "floor": _floor(floors[name]), "size_bytes": image_size(name)} for name, found in runs.items()}
+    data = {"images": [image_facts(name) for name in images], "runs": runs, "floors": floors, "goal_s": GOAL_S}
     path = run.finish(data, summary, args.out)
     print(run.record["table"])
     print("wrote %s" % path)
+
+
+def _median_cpu(measured):
+    """Each owner's median CPU seconds over the runs that could be read, or None."""
+    measured = [m for m in measured if m]
+    return {owner: _median([m[owner] for m in measured]) for owner in measured[0]} if measured else None
+
+
+def _floor(measured):
+    """The medians of floor()'s measurements, and their sum: what no cold start through torch beats."""
+    measured = [m for m in measured if m]
+    if not measured:
+        return None
+    medians = {key: _median([m[key] for m in measured]) for key in ("to_entrypoint", "torch_import")}
+    return dict(medians, total=round(medians["to_entrypoint"] + medians["torch_import"], 3))
 
 
 def _median(values):

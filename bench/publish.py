@@ -835,8 +835,42 @@ def _cold_phases(result):
     for phase, title in _COLD_PHASES:
         rows.append("| %s | %s |" % (title, " | ".join(seconds_2(summary[n]["phases"].get(phase)) for n in names)))
     rows.append("| /ping 200 | %s |" % " | ".join(seconds_2(summary[n]["ping_200"]) for n in names))
+    cpu = [n for n in names if summary[n].get("cpu_s")]
+    about_cpu = ""
+    if cpu:
+        for owner, title in _COLD_CPU:
+            rows.append("| CPU seconds by the first answer: %s | %s |" % (title, " | ".join(
+                seconds_2(summary[n]["cpu_s"].get(owner)) if n in cpu else "-" for n in names)))
+        cores = result["machine"].get("cores") or 1
+        about_cpu = (" The CPU seconds are those of the container's processes still running once it had answered "
+                     "(`/proc/PID/stat`), medians; on %d cores, all of them (%s) take at least %s s of the "
+                     "time after the container's start." % (cores, ", ".join(
+                         "%s s for `%s`" % (seconds_2(sum(summary[n]["cpu_s"].values())), n) for n in cpu),
+                         " and ".join(seconds_2(sum(summary[n]["cpu_s"].values()) / cores) for n in cpu)))
     return ("\n".join(rows) + "\n\nFrom the containers' timestamped logs (`docker logs -t`), the first line of "
-            "each phase's end. The torch import and the JVM's start run side by side on the two cores.\n\n")
+            "each phase's end. The torch import and the JVM's start run side by side on the two cores."
+            + about_cpu + "\n\n" + _cold_floors(result))
+
+
+_COLD_CPU = (("jvm", "MMS's JVM"), ("preloader", "the preloader (torch, the handlers, the worker)"),
+             ("serve", "`serve` (with sagemaker-inference)"), ("other", "the rest"))
+
+
+def _cold_floors(result):
+    """The floor under each image's cold start (cold_start.floor), measured after each run."""
+    summary, goal = result["summary"], result["data"]["goal_s"]
+    parts = []
+    for found in result["data"]["images"]:
+        floor = summary[found["name"]].get("floor")
+        if floor:
+            parts.append("`%s`: `docker run` to the container's first command %s s, `import torch` alone %s s; "
+                         "together %s s, %s the %g s goal"
+                         % (found["name"], seconds_2(floor["to_entrypoint"]), seconds_2(floor["torch_import"]),
+                            seconds_2(floor["total"]), "within" if floor["total"] < goal else "**over**", goal))
+    if not parts:
+        return ""
+    return ("The floor under a cold start, measured after each one in a container of its own (medians): "
+            + "; ".join(parts) + ". No cold start that imports torch before its first answer can be quicker.\n\n")
 
 
 def seconds_2(x):

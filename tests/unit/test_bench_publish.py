@@ -509,6 +509,57 @@ def test_the_cpu_image_cold_start_is_judged_against_its_goal():
     assert "**not within** the 1.5 s goal" in publish.cold_start(result)
 
 
+def test_the_floor_under_a_cold_start_is_judged_against_the_goal():
+    result = _cold_start()
+    assert "The floor under a cold start" not in publish.cold_start(result)
+    cpu = result["summary"]["mnist-pytorch-inference-cpu:latest"]
+    cpu["floor"] = {"to_entrypoint": 0.33, "torch_import": 1.31, "total": 1.64}
+    text = publish.cold_start(result)
+    assert ("`mnist-pytorch-inference-cpu:latest`: `docker run` to the container's first command 0.33 s, "
+            "`import torch` alone 1.31 s; together 1.64 s, **over** the 1.5 s goal") in text
+    cpu["floor"] = {"to_entrypoint": 0.2, "torch_import": 0.9, "total": 1.1}
+    assert "together 1.10 s, within the 1.5 s goal" in publish.cold_start(result)
+
+
+def test_a_cold_starts_cpu_seconds_are_shown_by_process_and_against_the_cores():
+    result = _cold_start()
+    assert "CPU seconds by the first answer" not in publish.cold_start(result)
+    result["summary"]["mnist-pytorch-inference-cpu:latest"]["cpu_s"] = {"jvm": 1.7, "preloader": 1.4, "serve": 0.5,
+                                                                         "other": 0.1}
+    result["machine"]["cores"] = 2
+    text = publish.cold_start(result)
+    assert "| CPU seconds by the first answer: MMS's JVM | - | 1.70 |" in text
+    assert "| CPU seconds by the first answer: the rest | - | 0.10 |" in text
+    assert "on 2 cores, all of them (3.70 s for `mnist-pytorch-inference-cpu:latest`) take at least 1.85 s" in text
+
+
+def test_cpu_seconds_are_summed_by_the_process_that_used_them():
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        cold_start = _load("cold_start")
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    text = "\n".join(["100", "150 20 java -Dmodel_server_home=/opt/venv -cp . com.amazonaws.ml.mms.ModelServer",
+                      "130 8 /opt/venv/bin/python3 -m sagemaker_mnist_container.preload /tmp/mnist-preload-1.sock ",
+                      "2 0 /opt/venv/bin/python3 -m sagemaker_mnist_container.preload /tmp/mnist-preload-1.sock ",
+                      "40 8 python3 -m sagemaker_mnist_container.serving ", "5 0 python3 -c import sys ",
+                      "0 0 sh -c getconf CLK_TCK; for p in /proc/[0-9]*; do", "sys.path.sort(key=lambda e: e)"])
+    assert cold_start.cpu_by_owner(text) == {"jvm": 1.7, "preloader": 1.4, "serve": 0.48, "other": 0.05}
+    assert cold_start.cpu_by_owner("") is None
+
+
+def test_the_floors_medians_add_up_and_a_failed_measurement_is_left_out():
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        cold_start = _load("cold_start")
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    measured = [{"to_entrypoint": 0.3, "torch_import": 1.2}, None, {"to_entrypoint": 0.5, "torch_import": 1.4},
+                {"to_entrypoint": 0.4, "torch_import": 1.0}]
+    assert cold_start._floor(measured) == {"to_entrypoint": 0.4, "torch_import": 1.2, "total": 1.6}
+    assert cold_start._floor([None]) is None
+
+
 def test_a_cold_starts_phases_are_read_from_the_containers_timestamped_log():
     sys.path.insert(0, str(REPO / "bench"))
     try:
