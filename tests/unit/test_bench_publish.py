@@ -533,12 +533,17 @@ def test_a_cold_starts_cpu_seconds_are_shown_by_process_and_against_the_cores():
     assert "on 2 cores, all of them (3.70 s for `mnist-pytorch-inference-cpu:latest`) take at least 1.85 s" in text
 
 
-def test_cpu_seconds_are_summed_by_the_process_that_used_them():
+def _cold_start_module():
+    """bench/cold_start.py, which imports its neighbours (provenance) as a script does."""
     sys.path.insert(0, str(REPO / "bench"))
     try:
-        cold_start = _load("cold_start")
+        return _load("cold_start")
     finally:
         sys.path.remove(str(REPO / "bench"))
+
+
+def test_cpu_seconds_are_summed_by_the_process_that_used_them():
+    cold_start = _cold_start_module()
     text = "\n".join(["100", "150 20 java -Dmodel_server_home=/opt/venv -cp . com.amazonaws.ml.mms.ModelServer",
                       "130 8 /opt/venv/bin/python3 -m sagemaker_mnist_container.preload /tmp/mnist-preload-1.sock ",
                       "2 0 /opt/venv/bin/python3 -m sagemaker_mnist_container.preload /tmp/mnist-preload-1.sock ",
@@ -549,11 +554,7 @@ def test_cpu_seconds_are_summed_by_the_process_that_used_them():
 
 
 def test_the_floors_medians_add_up_and_a_failed_measurement_is_left_out():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        cold_start = _load("cold_start")
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    cold_start = _cold_start_module()
     measured = [{"to_entrypoint": 0.3, "torch_import": 1.2}, None, {"to_entrypoint": 0.5, "torch_import": 1.4},
                 {"to_entrypoint": 0.4, "torch_import": 1.0}]
     assert cold_start._floor(measured) == {"to_entrypoint": 0.4, "torch_import": 1.2, "total": 1.6}
@@ -561,11 +562,7 @@ def test_the_floors_medians_add_up_and_a_failed_measurement_is_left_out():
 
 
 def test_a_cold_starts_phases_are_read_from_the_containers_timestamped_log():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        cold_start = _load("cold_start")
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+    cold_start = _cold_start_module()
     log = "\n".join([
         "2026-12-03T10:18:29.151252241Z 2026-12-03 10:18:29,150 [INFO] serve - serving one model on port 8080",
         "2026-12-03T10:18:30.012275707Z 2026-12-03 10:18:30,011 [INFO] sagemaker-inference - "
